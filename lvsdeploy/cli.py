@@ -1,0 +1,121 @@
+"""The command line: parse arguments, call the stages, render output. No logic of its own."""
+
+import argparse
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+
+from . import __version__, cli_lab, engine, render
+from .errors import InventoryError
+from .inventory import load_cluster
+from .lab.errors import LabError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGED = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lvsdeploy",
+                                     description="Turn one YAML inventory into a working LVS/IPVS cluster over SSH.")
+    parser.add_argument("--version", action="version", version=f"lvsdeploy {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check an inventory without connecting to anything")
+    p.add_argument("inventory")
+
+    def engine_parser(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("inventory")
+        p.add_argument("--limit", help="comma-separated hosts or groups to work on")
+        p.add_argument("--forks", type=int, default=5, help="hosts worked on in parallel (default 5)")
+        p.add_argument("-v", "--verbose", action="store_true", help="round trips per host")
+        return p
+
+    engine_parser("plan", "show what apply would change (exit 0: nothing, 2: changes, 1: error)")
+    p = engine_parser("apply", "change the hosts to match the inventory")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--check", action="store_true", help="only plan (same as `lvsdeploy plan`)")
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 0: no change, 2: changed, 1: error")
+    p = sub.add_parser("verify", help="run the bundled testinfra suite against the inventory's hosts")
+    p.add_argument("inventory")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments after --")
+    cli_lab.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    try:
+        if args.command == "lab":
+            return cli_lab.run(args, console)
+        if args.command == "verify":
+            from .verify import run_verify
+            extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+            return run_verify(args.inventory, extra)
+        cluster = load_cluster(args.inventory)
+        if args.command == "validate":
+            console.print(_cluster_summary(cluster))
+            return EXIT_OK
+        return _plan_and_apply(args, cluster, console)
+    except InventoryError as exc:
+        for problem in exc.problems:
+            err.print(escape(str(problem)), soft_wrap=True)
+        err.print(f"[red]{len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}; nothing was changed.[/]")
+        return EXIT_ERROR
+    except LabError as exc:
+        if args.debug:
+            raise
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _cluster_summary(cluster) -> str:
+    lines = [f"{cluster.source}: valid"]
+    lines.append(f"  directors: {', '.join(h.name for h in cluster.directors()) or '-'}")
+    lines.append(f"  real servers: {', '.join(h.name for h in cluster.realservers()) or '-'}")
+    lines.append(f"  storage: {', '.join(h.name for h in cluster.storage_nodes()) or '-'}")
+    for svc in cluster.services:
+        members = ", ".join(f"{r.host}:{r.port} w{r.weight}" for r in svc.realservers)
+        lines.append(f"  service {svc.name}: {svc.key} {svc.mode} {svc.scheduler} -> {members}")
+    for share in cluster.shares:
+        lines.append(f"  share {share.name}: {share.type} {share.server}:{share.export} -> {share.mount}")
+    return "\n".join(lines)
+
+
+def _plan_and_apply(args, cluster, console: Console) -> int:
+    limit = set(args.limit.split(",")) if args.limit else None
+    runs = engine.plan_all(cluster, args.forks, limit)
+    try:
+        render.plan(console, runs, args.verbose)
+        console.print(render.summary(runs))
+        flat = [r for phase in runs for r in phase]
+        if any(r.status == "failed" for r in flat):
+            console.print("[red]Planning failed; nothing was changed.[/]")
+            return EXIT_ERROR
+        changed = any(r.plan.changed for r in flat)
+        if args.command == "plan" or args.check:
+            return EXIT_CHANGED if changed else EXIT_OK
+        if changed and not args.yes:
+            if not sys.stdin.isatty():
+                console.print("[red]Refusing to apply without a terminal to confirm; pass --yes.[/]")
+                return EXIT_ERROR
+            if input("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
+                console.print("Nothing was changed.")
+                return EXIT_ERROR
+        engine.apply_all(cluster, runs, args.forks)
+        render.recap(console, runs)
+        if any(r.status in ("failed", "skipped") for r in flat):
+            return EXIT_ERROR
+        did_change = any(r.status == "changed" for r in flat)
+        return EXIT_CHANGED if (did_change and args.detailed_exitcode) else EXIT_OK
+    finally:
+        engine.close_all(runs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""`lvsdeploy lab ...`: thin wrapper over lvsdeploy.lab.control."""
+
+import argparse
+import os
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from .lab import control, topology
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    lab = sub.add_parser("lab", help="a local LVS lab of QEMU VMs").add_subparsers(dest="lab_command", required=True)
+
+    def named(name: str, help: str) -> argparse.ArgumentParser:
+        p = lab.add_parser(name, help=help)
+        p.add_argument("--name", default="lab", help="lab name (default: lab); labs with different names coexist")
+        return p
+
+    p = named("up", "build the image if needed and boot a topology")
+    p.add_argument("--topology", choices=topology.TOPOLOGIES, default="dr")
+    p.add_argument("--realservers", type=int, default=2, metavar="N")
+    p.add_argument("--no-storage", dest="storage", action="store_false", help="no storage1 VM")
+    p.add_argument("--memory", type=int, default=512, metavar="MB", help="memory per VM (default 512)")
+    p.add_argument("--mirror", help="Debian mirror for the image build (default: $LVSDEPLOY_MIRROR or deb.debian.org)")
+    named("down", "stop the lab's VMs and switches and remove its files")
+    named("status", "VMs, SSH ports, up/down")
+    p = named("ssh", "open a shell on a lab VM, or run a command: lab ssh rs1 -- ip addr")
+    p.add_argument("host")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p = named("reboot", "reboot VMs (all by default) and wait until they answer again")
+    p.add_argument("hosts", nargs="*")
+    named("inventory", "print the path of the lab's inventory")
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    cmd = args.lab_command
+    if cmd == "up":
+        control.up(console, args.topology, args.name, args.realservers, args.storage, args.memory, args.mirror)
+    elif cmd == "down":
+        control.down(console, args.name)
+    elif cmd == "status":
+        table = Table("vm", "group", "ssh", "pid", "state", "addresses", title=f"lab {args.name}")
+        for row in control.status(args.name):
+            table.add_row(*(str(row[k] or "-") for k in ("vm", "group", "ssh", "pid", "state", "addresses")))
+        console.print(table)
+    elif cmd == "ssh":
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        argv = control.ssh_argv(args.name, args.host, command)
+        if not command and sys.stdin.isatty():
+            argv.insert(1, "-t")
+        sys.stdout.flush()
+        os.execvp(argv[0], argv)
+    elif cmd == "reboot":
+        control.reboot(console, args.name, args.hosts or None)
+    elif cmd == "inventory":
+        print(control.inventory_path(args.name))
+    return 0

@@ -1,0 +1,133 @@
+"""Facts, then a plan, then one apply: the stages over all hosts, phase by phase, hosts in parallel.
+
+Phases: storage, then real servers, then directors, so exports exist before mounts and the VIP is
+announced only when the real servers are ready for it.
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import facts as facts_pkg
+from .executor import HostSession, RemoteError, connect
+from .facts import gather
+from .model import Cluster, Host
+from .plan import APPLY_MARK, HostPlan, facts_request, plan_host
+
+PHASES = ("storage", "realservers", "directors")
+
+
+@dataclass
+class HostRun:
+    host: Host
+    session: HostSession | None = None
+    plan: HostPlan | None = None
+    status: str = "pending"          # ok | changed | failed | skipped
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    seconds: float = 0.0
+
+    @property
+    def round_trips(self) -> int:
+        return self.session.round_trips if self.session else 0
+
+
+def phases(cluster: Cluster, limit: set[str] | None = None) -> list[list[Host]]:
+    """Managed hosts per phase; a host in several groups runs in its first phase only."""
+    seen: set[str] = set()
+    result = []
+    for group in PHASES:
+        hosts = [h for h in cluster.hosts.values() if group in h.groups and h.name not in seen
+                 and (not limit or h.name in limit or limit & h.groups)]
+        seen.update(h.name for h in hosts)
+        result.append(sorted(hosts, key=lambda h: h.name))
+    return result
+
+
+def read_facts(session: HostSession, request) -> facts_pkg.HostFacts:
+    result = session.run_script(gather.build_command(request))
+    if result.exit_status != 0:
+        raise RemoteError(f"{session.host.name}: reading facts failed (exit {result.exit_status}): "
+                          f"{result.stderr.strip()[-500:]}")
+    return gather.parse(result.stdout)
+
+
+def _plan_one(cluster: Cluster, run: HostRun) -> HostRun:
+    try:
+        run.session = connect(run.host)
+        request = facts_request(cluster, run.host)
+        run.plan = plan_host(cluster, run.host, read_facts(run.session, request))
+        if run.plan.error:
+            run.status, run.error = "failed", run.plan.error
+    except RemoteError as exc:
+        run.status, run.error = "failed", str(exc)
+    except Exception as exc:  # a role or module error surfaces as a failed host, not a traceback
+        run.status, run.error = "failed", f"{run.host.name}: {type(exc).__name__}: {exc}"
+    run.seconds = time.monotonic() - run.started
+    return run
+
+
+def plan_all(cluster: Cluster, forks: int = 5, limit: set[str] | None = None) -> list[list[HostRun]]:
+    runs = [[HostRun(h) for h in phase] for phase in phases(cluster, limit)]
+    flat = [r for phase in runs for r in phase]
+    if flat:
+        with ThreadPoolExecutor(max(1, min(forks, len(flat)))) as pool:
+            list(pool.map(lambda r: _plan_one(cluster, r), flat))
+    return runs
+
+
+def _apply_one(cluster: Cluster, run: HostRun) -> HostRun:
+    started = time.monotonic()
+    try:
+        if run.plan.changed:
+            result = run.session.run_script(run.plan.script())
+            if result.exit_status != 0:
+                run.status, run.error = "failed", _failure_text(run.plan, result.stdout, result.stderr)
+                return run
+            # Converged means: the same plan against freshly read facts has nothing left to do.
+            after = plan_host(cluster, run.host, read_facts(run.session, facts_request(cluster, run.host)))
+            if after.error or after.changed:
+                left = ", ".join(c.change.resource for c in after.changes) or after.error
+                run.status, run.error = "failed", f"{run.host.name}: did not converge; still to change: {left}"
+                return run
+            run.status = "changed"
+        else:
+            run.status = "ok"
+    except RemoteError as exc:
+        run.status, run.error = "failed", str(exc)
+    finally:
+        run.seconds += time.monotonic() - started
+    return run
+
+
+def _failure_text(plan: HostPlan, stdout: str, stderr: str) -> str:
+    """Name the change whose commands failed, from the last marker the script printed."""
+    marks = [line.split()[1:] for line in stdout.splitlines() if line.startswith(APPLY_MARK)]
+    where = "before the first change"
+    if marks:
+        last = marks[-1]
+        where = (f"handler {' '.join(last[1:])}" if last[0] == "handler"
+                 else f"change {plan.changes[int(last[0])].change.resource} ({plan.changes[int(last[0])].task})")
+    output = "\n".join(l for l in (stdout + stderr).splitlines() if not l.startswith(APPLY_MARK))
+    return f"{plan.host}: failed at {where}:\n{output.strip()[-1500:]}"
+
+
+def apply_all(cluster: Cluster, runs: list[list[HostRun]], forks: int = 5) -> None:
+    """Apply phase by phase; a failed host stops the later phases (their hosts are marked skipped)."""
+    failed = False
+    for phase in runs:
+        todo = [r for r in phase if r.status == "pending"]
+        if failed:
+            for r in todo:
+                r.status, r.error = "skipped", "an earlier phase failed"
+            continue
+        if todo:
+            with ThreadPoolExecutor(max(1, min(forks, len(todo)))) as pool:
+                list(pool.map(lambda r: _apply_one(cluster, r), todo))
+        failed = failed or any(r.status == "failed" for r in phase)
+
+
+def close_all(runs: list[list[HostRun]]) -> None:
+    for run in (r for phase in runs for r in phase):
+        if run.session:
+            run.session.close()

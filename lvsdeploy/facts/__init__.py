@@ -1,0 +1,113 @@
+"""What a host looks like right now, as plain data.
+
+Each reader module in this package owns one kind of state: a shell snippet that prints it and a parser that
+turns the printed text into the dataclasses below. `gather.py` puts all snippets into ONE remote command and
+parses its output into a `HostFacts`. Nothing here talks to a host; nothing here changes one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface
+
+
+@dataclass
+class Interface:
+    name: str
+    mac: str | None  # None for devices without an Ethernet-style address (ipip: "0.0.0.0")
+    up: bool  # administratively up ("UP" in the link flags)
+    kind: str | None  # linkinfo info_kind ("dummy", "ipip", "vlan", ...); None for plain NICs and lo
+    addresses: list[IPv4Interface] = field(default_factory=list)
+
+
+@dataclass
+class Route:
+    dst: str  # "default" or a CIDR; a host route "10.0.0.5" is normalised to "10.0.0.5/32"
+    gateway: str | None
+    dev: str | None
+    metric: int | None = None
+    type: str = "unicast"  # "blackhole", "unreachable", ... for the other route types
+
+
+@dataclass
+class FileFact:
+    exists: bool
+    content: bytes | None = None  # None when absent, not a regular file, or unreadable
+    mode: str | None = None  # "0644"
+    owner: str | None = None
+    group: str | None = None
+    kind: str | None = None  # "file", "directory", "other" (device, socket, ...), or None when absent
+
+
+@dataclass
+class UnitFact:
+    load_state: str  # "loaded", "not-found", "masked", ...
+    enabled: str  # `systemctl is-enabled`: "enabled", "disabled", "static", "masked", ... ("" when unknown)
+    active: str  # `systemctl is-active`: "active", "inactive", "failed", ...
+
+
+@dataclass(frozen=True)
+class IpvsDest:
+    ip: str
+    port: int
+    weight: int
+    method: str  # "route" | "masq" | "tunnel"
+
+
+@dataclass
+class IpvsService:
+    protocol: str  # "TCP" | "UDP" | "SCTP" | "FWM" (firewall-mark services have no address)
+    vip: str | None
+    port: int | None
+    fwmark: int | None
+    scheduler: str
+    persistence: int | None = None  # seconds; None = not persistent
+    netmask: str | None = None  # persistence granularity, dotted; None = 255.255.255.255
+    destinations: list[IpvsDest] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple:
+        """Identity of a virtual service in the kernel: what `ipvsadm -E/-D` address it by."""
+        if self.fwmark is not None:
+            return ("FWM", self.fwmark)
+        return (self.protocol, self.vip, self.port)
+
+    @property
+    def label(self) -> str:
+        if self.fwmark is not None:
+            return f"FWM {self.fwmark}"
+        return f"{self.protocol} {self.vip}:{self.port}"
+
+
+@dataclass
+class IpvsTable:
+    services: list[IpvsService] = field(default_factory=list)
+
+
+@dataclass
+class Mount:
+    src: str
+    path: str
+    fstype: str
+    opts: str
+
+
+@dataclass
+class HostFacts:
+    hostname: str = ""
+    kernel_release: str = ""
+    interfaces: dict[str, Interface] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    modules_loaded: set[str] = field(default_factory=set)  # loaded + builtin, '-' normalised to '_'
+    sysctls: dict[str, str | None] = field(default_factory=dict)  # None = no such key now
+    files: dict[str, FileFact] = field(default_factory=dict)
+    packages: dict[str, str | None] = field(default_factory=dict)  # name -> installed version, None = not installed
+    units: dict[str, UnitFact] = field(default_factory=dict)
+    ipvs: IpvsTable | None = None  # None: ip_vs not loaded, or ipvsadm missing (see notes)
+    mounts: list[Mount] = field(default_factory=list)
+    unless: dict[str, int] = field(default_factory=dict)  # shell test -> exit status
+    notes: list[str] = field(default_factory=list)  # things the reader could not see, said plainly
+
+    def interface_with(self, ip) -> list[tuple[Interface, IPv4Interface]]:
+        """Every (interface, address) pair holding exactly this IP, on any device including lo."""
+        return [(i, a) for i in self.interfaces.values() for a in i.addresses if a.ip == ip]

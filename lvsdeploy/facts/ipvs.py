@@ -1,0 +1,101 @@
+"""The IPVS table, read with `ipvsadm -Sn` (the same rule syntax `ipvsadm -R` takes back).
+
+Only run when /proc/net/ip_vs exists: on a host without the ip_vs module, ipvsadm would load it, and reading
+facts must never change the host. No module, no ipvsadm, or ipvsadm failing all give "no table" plus a note.
+"""
+
+from __future__ import annotations
+
+from lvsdeploy.facts import IpvsDest, IpvsService, IpvsTable
+
+IPVS_SNIPPET = """\
+if [ -e /proc/net/ip_vs ]; then
+  if command -v ipvsadm >/dev/null 2>&1; then
+    if out=$(ipvsadm -Sn 2>&1); then echo 'state ok'; else echo 'state error'; fi
+    printf '%s\\n' "$out"
+  else echo 'state no-ipvsadm'; fi
+else echo 'state not-loaded'; fi"""
+
+SERVICE_SWITCHES = {"-t": "TCP", "-u": "UDP", "--sctp-service": "SCTP", "-f": "FWM"}
+METHOD_SWITCHES = {"-g": "route", "-m": "masq", "-i": "tunnel"}
+# Options ipvsadm may print that take a value we do not model (thresholds, scheduler flags, tunnel details).
+_VALUED = {"-x", "-y", "-b", "--tun-type", "--tun-port", "pe"}
+
+
+def split_addrport(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _parse_line(tokens: list[str]) -> dict:
+    """Turn one rule line into {option: value}, with the service and method switches named."""
+    rule: dict = {"cmd": tokens[0]}
+    i = 1
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok in SERVICE_SWITCHES:
+            rule["protocol"], rule["service"] = SERVICE_SWITCHES[tok], tokens[i + 1]
+            i += 2
+        elif tok in METHOD_SWITCHES:
+            rule["method"] = METHOD_SWITCHES[tok]
+            i += 1
+        elif tok in ("-s", "-p", "-M", "-r", "-w") or tok in _VALUED:
+            rule[tok] = tokens[i + 1]
+            i += 2
+        else:  # flags without a value: -6, --ops, --tun-nocsum, ...
+            i += 1
+    return rule
+
+
+def _service_from(rule: dict) -> IpvsService:
+    if rule["protocol"] == "FWM":
+        vip, port, fwmark = None, None, int(rule["service"])
+    else:
+        (vip, port), fwmark = split_addrport(rule["service"]), None
+    netmask = rule.get("-M")
+    return IpvsService(
+        protocol=rule["protocol"],
+        vip=vip,
+        port=port,
+        fwmark=fwmark,
+        scheduler=rule.get("-s", "wlc"),
+        persistence=int(rule["-p"]) if "-p" in rule else None,
+        netmask=None if netmask in (None, "255.255.255.255") else netmask,
+    )
+
+
+def parse_rules(text: str) -> IpvsTable:
+    """`-A -t 10.20.0.10:80 -s rr -p 300` / `-a -t 10.20.0.10:80 -r 10.20.0.11:80 -g -w 1` lines."""
+    services: dict[tuple, IpvsService] = {}
+    for line in text.splitlines():
+        tokens = line.split()
+        if not tokens or tokens[0] not in ("-A", "-a"):
+            continue
+        rule = _parse_line(tokens)
+        if "protocol" not in rule:
+            continue
+        if tokens[0] == "-A":
+            service = _service_from(rule)
+            services[service.key] = service
+        else:
+            owner = services.get(_service_from(rule).key)
+            ip, port = split_addrport(rule["-r"]) if ":" in rule["-r"] else (rule["-r"], 0)
+            if owner is not None:
+                owner.destinations.append(
+                    IpvsDest(ip=ip, port=port, weight=int(rule.get("-w", 1)), method=rule.get("method", "route"))
+                )
+    return IpvsTable(services=list(services.values()))
+
+
+def parse_ipvs(text: str) -> tuple[IpvsTable | None, str | None]:
+    """(table, note): the table is None whenever it could not be read, and the note says why."""
+    lines = text.splitlines()
+    state = lines[0].split()[-1] if lines else "missing"
+    body = "\n".join(lines[1:])
+    if state == "ok":
+        return parse_rules(body), None
+    if state == "not-loaded":
+        return None, "ip_vs is not loaded (no /proc/net/ip_vs): IPVS table read as empty"
+    if state == "no-ipvsadm":
+        return None, "ip_vs is loaded but ipvsadm is not installed: IPVS table could not be read"
+    return None, f"ipvsadm -Sn failed: {body.strip() or state}"

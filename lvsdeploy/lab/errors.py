@@ -1,0 +1,2 @@
+class LabError(Exception):
+    """A lab operation that cannot go on; the message says what to do."""

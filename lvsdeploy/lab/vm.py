@@ -1,0 +1,116 @@
+"""One QEMU virtual machine of a lab: its files, its command line, its process."""
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import LabError
+from .image import ROOT_LABEL, Image
+
+MGMT_ADDRESS = "10.0.2.15/24"   # slirp's guest address; no default route is ever set on it
+
+
+@dataclass
+class VmRuntime:
+    name: str
+    index: int            # position in the lab, used for MACs
+    dir: Path
+    ssh_port: int
+
+    @property
+    def pidfile(self) -> Path:
+        return self.dir / "qemu.pid"
+
+    @property
+    def console_log(self) -> Path:
+        return self.dir / "console.log"
+
+    @property
+    def overlay(self) -> Path:
+        return self.dir / "disk.qcow2"
+
+    def mac(self, nic: int) -> str:
+        return f"52:54:00:4c:{self.index:02x}:{nic:02x}"
+
+    def pid(self) -> int | None:
+        """The QEMU pid, only if that process is really this VM's QEMU (pidfiles can be stale)."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if str(self.dir).encode() in cmdline else None
+
+
+def write_guest_config(vm: VmRuntime, spec, authorized_key: str) -> list[str]:
+    """Files handed to the guest through fw_cfg; returns the QEMU arguments that pass them."""
+    nics = [f"{vm.mac(0)}={MGMT_ADDRESS}"] + [f"{vm.mac(i + 1)}={addr}" for i, (_, addr) in enumerate(spec.nics)]
+    config = (
+        f"LAB_HOSTNAME={spec.name}\n"
+        f"LAB_NICS='{' '.join(nics)}'\n"
+        f"LAB_ROUTES='{' '.join(r.replace(' ', ',') for r in spec.routes)}'\n"
+        f"LAB_FORWARD={int(spec.forward)}\n"
+        f"LAB_HTTP={int(spec.http)}\n"
+    )
+    (vm.dir / "config.sh").write_text(config)
+    (vm.dir / "authorized_keys").write_text(authorized_key)
+    args = []
+    for name, path in [("config", "config.sh"), ("hostkey", "ssh_host_ed25519_key"),
+                       ("hostkey_pub", "ssh_host_ed25519_key.pub"), ("authorized_keys", "authorized_keys")]:
+        args += ["-fw_cfg", f"name=opt/lvslab/{name},file={vm.dir / path}"]
+    return args
+
+
+def make_host_key(vm: VmRuntime) -> str:
+    key = vm.dir / "ssh_host_ed25519_key"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lvslab-{vm.name}", "-f", str(key)],
+                       check=True)
+    return (vm.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+
+
+def qemu_command(vm: VmRuntime, spec, image: Image, accel: str, memory_mb: int,
+                 switch_socks: dict[str, Path], fw_cfg_args: list[str]) -> list[str]:
+    cmd = [
+        "qemu-system-x86_64", "-name", f"lvslab-{vm.name}", "-accel", accel, "-cpu", "max" if accel == "tcg" else "host",
+        "-m", str(memory_mb), "-smp", "1",
+        "-kernel", str(image.kernel), "-initrd", str(image.initrd),
+        "-append", f"root=LABEL={ROOT_LABEL} ro console=ttyS0 quiet panic=10",
+        "-drive", f"file={vm.overlay},if=virtio,format=qcow2",
+        "-device", "virtio-rng-pci",   # sshd needs entropy at boot; TCG guests have little
+        "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{vm.ssh_port}-:22",
+        "-device", f"virtio-net-pci,netdev=mgmt,mac={vm.mac(0)}",
+    ]
+    for i, (segment, _) in enumerate(spec.nics):
+        cmd += ["-netdev", f"vde,id=net{i + 1},sock={switch_socks[segment]}",
+                "-device", f"virtio-net-pci,netdev=net{i + 1},mac={vm.mac(i + 1)}"]
+    cmd += fw_cfg_args
+    cmd += ["-display", "none", "-serial", f"file:{vm.console_log}",
+            "-monitor", f"unix:{vm.dir / 'monitor.sock'},server,nowait",
+            "-daemonize", "-pidfile", str(vm.pidfile)]
+    return cmd
+
+
+def start(vm: VmRuntime, cmd: list[str], image: Image) -> None:
+    if not vm.overlay.exists():
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.disk), "-F", "qcow2",
+                        str(vm.overlay)], check=True)
+    (vm.dir / "qemu.cmd").write_text(" ".join(cmd) + "\n")
+    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        raise LabError(f"QEMU for {vm.name} did not start: {result.stdout.strip()}")
+
+
+def stop(vm: VmRuntime, timeout: float = 10) -> None:
+    pid = vm.pid()
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and vm.pid() is not None:
+        time.sleep(0.1)
+    if vm.pid() is not None:
+        os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,362 @@
+"""The cluster as typed objects, built from the inventory by `lvsdeploy.inventory.load_cluster`.
+
+The models double as the schema of `lvs_virtual_services` / `lvs_shared_storage` entries: every field
+carries a `description` phrased as "what a valid value looks like", so that a validation error becomes
+"must be <description>, got <value>" instead of a pydantic dump (see `explain`).
+Objects built from a file remember where each of their keys was written (`origin`), so that rules in
+`validate.py` can name the file and line to fix.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from .errors import Source, did_you_mean
+
+Mode = Literal["nat", "dr", "tun", "fullnat"]
+Protocol = Literal["tcp", "udp", "sctp"]
+Scheduler = Literal["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"]
+ShareType = Literal["nfs"]  # gfs2 comes later: add it here and give Share a type-specific validator
+
+MODES: tuple[str, ...] = get_args(Mode)
+PROTOCOLS: tuple[str, ...] = get_args(Protocol)
+SCHEDULERS: tuple[str, ...] = get_args(Scheduler)
+SUPPORTED_MODES = ("nat", "dr", "tun")  # fullnat is in the schema so that it gets a "planned" message
+
+DIRECTORS, REALSERVERS, STORAGE, CLIENTS = "directors", "realservers", "storage", "clients"
+MANAGED_GROUPS = (DIRECTORS, REALSERVERS, STORAGE, CLIENTS)
+
+DEFAULT_EXPORT_OPTIONS = "rw,sync,no_subtree_check,root_squash"
+DEFAULT_MOUNT_OPTIONS = "rw,hard,vers=4.2,_netdev"
+
+
+def _one_of(values: tuple[str, ...]) -> str:
+    return "one of " + ", ".join(values)
+
+
+def _text_only(value: Any) -> Any:
+    # pydantic would turn an integer into an address (10 -> 0.0.0.10); in an inventory that is a typo
+    if isinstance(value, (int, float, bool)):
+        raise ValueError("not text")
+    return value
+
+
+def _cidr_only(value: Any) -> Any:
+    # a bare address would silently become a /32 and break every "same network" rule
+    if isinstance(value, str) and "/" not in value:
+        raise ValueError("no prefix length")
+    return _text_only(value)
+
+
+Address = Annotated[IPv4Address, BeforeValidator(_text_only)]
+Cidr = Annotated[IPv4Interface, BeforeValidator(_cidr_only)]
+Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
+Weight = Annotated[int, Field(strict=True, ge=0, le=65535)]
+Seconds = Annotated[int, Field(strict=True, ge=1, le=2147483647)]
+Fwmark = Annotated[int, Field(strict=True, ge=1, le=4294967295)]
+Name = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Interface = Annotated[str, Field(strict=True, pattern=r"^[^\s/:]{1,15}$")]
+Text = Annotated[str, Field(strict=True, min_length=1)]
+HostName = Text
+Options = Annotated[str, Field(strict=True, pattern=r"^\S+$")]
+
+ADDRESS_TEXT = "an IPv4 address like 10.20.0.10"
+CIDR_TEXT = "an IPv4 address with prefix length like 10.20.0.2/24"
+PORT_TEXT = "an integer between 1 and 65535"
+NAME_TEXT = "a name of letters, digits, '.', '_' or '-'"
+INTERFACE_TEXT = "a network interface name like eth1 (at most 15 characters, no spaces)"
+HOST_TEXT = "the name of a host of the inventory"
+
+
+class SourceMap:
+    """Where each key of an object was written: dotted paths like "realservers[1].weight" -> Source.
+
+    `at(path)` falls back to the closest written parent, so a rule about a defaulted key still points at
+    the entry that omitted it.
+    """
+
+    def __init__(self, entries: dict[str, Source] | None = None, default: Source | None = None):
+        self.entries = dict(entries or {})
+        self.default = default or Source("<unknown>")
+
+    def at(self, path: str = "") -> Source:
+        while path:
+            if path in self.entries:
+                return self.entries[path]
+            path = path[: max(path.rfind("."), path.rfind("["), 0)]
+        return self.entries.get("", self.default)
+
+
+class _Located(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    _origin: SourceMap = PrivateAttr(default_factory=SourceMap)
+
+    @property
+    def origin(self) -> SourceMap:
+        return self._origin
+
+    def located(self, origin: SourceMap) -> _Located:
+        self._origin = origin
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        # where a value was written is not part of what it is: a loaded service equals a constructed one
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # mutable, like BaseModel
+
+
+class Connection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str
+    port: int = 22
+    user: str = "root"
+    key_file: Path | None = None
+    become: bool = False          # run commands through sudo
+    known_hosts: Path | None = None  # None: ~/.ssh/known_hosts
+
+
+class Host(_Located):
+    """One inventory host. origin.at("") is where it was first listed; origin.at(var) where var was set."""
+
+    name: str
+    groups: frozenset[str]
+    vars: dict[str, Any]          # every merged variable, raw as written (ansible_*, lvs_*, anything)
+    connection: Connection
+    dip: IPv4Interface | None = None
+    rip: IPv4Interface | None = None
+    storage_ip: IPv4Interface | None = None
+    client_ip: IPv4Interface | None = None
+    dip_interface: str | None = None
+    rip_interface: str | None = None
+    vip_interface: str | None = None
+
+    @property
+    def is_director(self) -> bool:
+        return DIRECTORS in self.groups
+
+    @property
+    def is_realserver(self) -> bool:
+        return REALSERVERS in self.groups
+
+    @property
+    def is_storage(self) -> bool:
+        return STORAGE in self.groups
+
+    @property
+    def is_client(self) -> bool:
+        return CLIENTS in self.groups
+
+    def addresses(self) -> dict[str, IPv4Interface]:
+        """The lvsdeploy addresses set on this host, by variable name (for duplicate/subnet rules)."""
+        pairs = {"lvs_dip": self.dip, "lvs_rip": self.rip, "lvs_storage_ip": self.storage_ip,
+                 "lvs_client_ip": self.client_ip}
+        return {var: ip for var, ip in pairs.items() if ip is not None}
+
+
+class RealServerRef(_Located):
+    SHAPE: ClassVar[str] = "a mapping like {host: rs1, weight: 1}"
+    host: HostName = Field(description=HOST_TEXT)
+    # None only until the service fills in its own port; 0 means "the client's destination port" and is
+    # used for fwmark services without a port (IPVS keeps the port of each packet)
+    port: Port | None = Field(None, description=PORT_TEXT)
+    weight: Weight = Field(1, description="an integer between 0 and 65535")
+
+
+class VirtualService(_Located):
+    name: Name = Field(description=NAME_TEXT)
+    vip: Address = Field(description=ADDRESS_TEXT)
+    fwmark: Fwmark | None = Field(None, description="an integer between 1 and 4294967295")
+    port: Port | None = Field(None, description=PORT_TEXT)
+    protocol: Protocol = Field("tcp", description=_one_of(PROTOCOLS))
+    mode: Mode = Field(description=_one_of(MODES))
+    scheduler: Scheduler = Field("wlc", description=_one_of(SCHEDULERS))
+    persistence: Seconds | None = Field(None, description="a number of seconds between 1 and 2147483647")
+    persistence_netmask: Address | None = Field(None, description="an IPv4 netmask like 255.255.255.0")
+    realservers: list[RealServerRef] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _port_rules(self) -> VirtualService:
+        if self.port is None and self.fwmark is None:
+            raise ValueError("port: is required (an integer between 1 and 65535) unless fwmark is set")
+        for rs in self.realservers:
+            if rs.port is None:
+                rs.port = self.port or 0
+        return self
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the IPVS virtual service: "fwmark 1" or "tcp 10.20.0.10:80"."""
+        if self.fwmark is not None:
+            return f"fwmark {self.fwmark}"
+        return f"{self.protocol} {self.vip}:{self.port}"
+
+    def hosts(self) -> list[str]:
+        return [rs.host for rs in self.realservers]
+
+
+class ShareOptions(_Located):
+    SHAPE: ClassVar[str] = "a mapping like {export: 'rw,sync', mount: 'rw,hard'}"
+    export: Options = Field(DEFAULT_EXPORT_OPTIONS, description="NFS export options separated by commas, no spaces")
+    mount: Options = Field(DEFAULT_MOUNT_OPTIONS, description="mount options separated by commas, no spaces")
+
+
+class Share(_Located):
+    name: Name = Field(description=NAME_TEXT)
+    type: ShareType = Field("nfs", description="nfs (gfs2 is planned but not supported yet)")
+    server: HostName = Field(description="the name of a host of group storage")
+    export: str = Field(strict=True, description="an absolute path on the server like /srv/lvs/content")
+    mount: str = Field(strict=True, description="an absolute path on the clients like /var/www/html/shared")
+    # None in the file means "all real servers"; the loader fills in the names, so it is always a list here
+    clients: list[HostName] | None = Field(None, description="a host name")
+    options: ShareOptions = Field(default_factory=ShareOptions)
+
+
+class Cluster(_Located):
+    """The whole inventory. origin has entries for "lvs_virtual_services" and "lvs_shared_storage"."""
+
+    source: Path
+    hosts: dict[str, Host]
+    services: list[VirtualService] = Field(default_factory=list)
+    shares: list[Share] = Field(default_factory=list)
+
+    def _in_group(self, test) -> list[Host]:
+        return sorted((h for h in self.hosts.values() if test(h)), key=lambda h: h.name)
+
+    def directors(self) -> list[Host]:
+        return self._in_group(lambda h: h.is_director)
+
+    def realservers(self) -> list[Host]:
+        return self._in_group(lambda h: h.is_realserver)
+
+    def storage_nodes(self) -> list[Host]:
+        return self._in_group(lambda h: h.is_storage)
+
+    def clients(self) -> list[Host]:
+        return self._in_group(lambda h: h.is_client)
+
+    def services_for(self, host_name: str) -> list[VirtualService]:
+        """Services that use host_name as a real server."""
+        return [s for s in self.services if host_name in s.hosts()]
+
+    def shares_for_client(self, host_name: str) -> list[Share]:
+        return [s for s in self.shares if host_name in (s.clients or [])]
+
+    def shares_on_server(self, host_name: str) -> list[Share]:
+        return [s for s in self.shares if s.server == host_name]
+
+    def modes(self) -> set[str]:
+        return {s.mode for s in self.services}
+
+
+# ---- variables read from the inventory -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VarSpec:
+    """A known variable: the attribute it fills (on Host, or "connection.x"), its type, its description."""
+
+    target: str | None
+    type: Any
+    expect: str
+
+
+HOST_VARS: dict[str, VarSpec] = {
+    "ansible_host": VarSpec("connection.host", Text, "a host name or address"),
+    # lax on purpose: Ansible users often quote ports ("2222"), and Ansible accepts that
+    "ansible_port": VarSpec("connection.port", Annotated[int, Field(ge=1, le=65535)], PORT_TEXT),
+    "ansible_user": VarSpec("connection.user", Text, "a user name"),
+    "ansible_ssh_private_key_file": VarSpec("connection.key_file", Text, "a file path"),
+    "ansible_private_key_file": VarSpec("connection.key_file", Text, "a file path"),
+    "ansible_become": VarSpec("connection.become", bool, "true or false"),
+    "ansible_become_user": VarSpec(None, Literal["root"], "root (other become users are not supported)"),
+    "ansible_become_method": VarSpec(None, Literal["sudo"], "sudo (other become methods are not supported)"),
+    "lvs_known_hosts_file": VarSpec("connection.known_hosts", Text, "a file path"),
+    "lvs_dip": VarSpec("dip", Cidr, CIDR_TEXT),
+    "lvs_dip_interface": VarSpec("dip_interface", Interface, INTERFACE_TEXT),
+    "lvs_vip_interface": VarSpec("vip_interface", Interface, INTERFACE_TEXT),
+    "lvs_rip": VarSpec("rip", Cidr, CIDR_TEXT),
+    "lvs_rip_interface": VarSpec("rip_interface", Interface, INTERFACE_TEXT),
+    "lvs_storage_ip": VarSpec("storage_ip", Cidr, CIDR_TEXT),
+    "lvs_client_ip": VarSpec("client_ip", Cidr, CIDR_TEXT),
+}
+# set once for the whole cluster, in all.vars or group_vars/all
+CLUSTER_VARS = ("lvs_virtual_services", "lvs_shared_storage")
+LVS_VARS = tuple(sorted([v for v in HOST_VARS if v.startswith("lvs_")] + list(CLUSTER_VARS)))
+# the group whose hosts must define a variable, and the variable
+REQUIRED_VARS = {DIRECTORS: "lvs_dip", REALSERVERS: "lvs_rip", STORAGE: "lvs_storage_ip"}
+
+
+# ---- turning pydantic errors into sentences --------------------------------------------------------
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside list[X] / X | None / Annotated[X, ...], if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (list, Union, Annotated, types.UnionType):
+        for arg in get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def loc_path(loc: tuple) -> str:
+    """("realservers", 1, "weight") -> "realservers[1].weight"."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def show_value(value: Any) -> str:
+    """How a wrong value appears in a message: 'heavy', 3, a mapping, a list, nothing."""
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    if value is None:
+        return "nothing"
+    return repr(value)
+
+
+def explain(exc: ValidationError, model: type[BaseModel]) -> list[tuple[str, str]]:
+    """(path, sentence) for each error of `model.model_validate`, e.g. ("realservers[1].weight",
+    "must be an integer between 0 and 65535, got 'heavy'")."""
+    out: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        loc, kind, value = err["loc"], err["type"], err.get("input")
+        owner, info = model, None
+        for part in loc:
+            if isinstance(part, int) or owner is None:
+                continue
+            info = owner.model_fields.get(part)
+            if info is None:
+                break
+            owner = _model_in(info.annotation)
+        if kind == "extra_forbidden":
+            parent = model
+            for part in loc[:-1]:
+                if not isinstance(part, int) and parent is not None:
+                    parent = _model_in(parent.model_fields[part].annotation)
+            known = list(parent.model_fields) if parent else []
+            out.append((loc_path(loc), f"unknown key{did_you_mean(str(loc[-1]), known, list_all=True)}"))
+        elif kind == "value_error" and not loc:  # raised by a model validator: "key: sentence"
+            key, _, sentence = str(err["ctx"]["error"]).partition(": ")
+            out.append((key, sentence))
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            shape = getattr(owner, "SHAPE", "a mapping")
+            out.append((loc_path(loc), f"must be {shape}, got {show_value(value)}"))
+        elif kind == "list_type":
+            out.append((loc_path(loc), f"must be a list, got {show_value(value)}"))
+        elif kind == "missing":
+            expect = f" ({info.description})" if info is not None and info.description else ""
+            out.append((loc_path(loc), f"is required{expect}"))
+        elif info is not None and info.description:
+            out.append((loc_path(loc), f"must be {info.description}, got {show_value(value)}"))
+        else:
+            out.append((loc_path(loc), str(err["msg"]).lower()))
+    return out

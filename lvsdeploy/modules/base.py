@@ -1,0 +1,123 @@
+"""The contract every module keeps, and the small helpers they share.
+
+A module is pure: `plan(args, facts)` looks at desired state and facts and returns Changes; it never talks
+to a host. Commands run in order inside ONE `set -e` script as root, so each must fail loudly or succeed,
+and every value that reaches the shell goes through `shlex.quote`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+
+@dataclass(frozen=True)
+class Change:
+    resource: str  # "sysctl net.ipv4.ip_forward", "address 10.20.0.10/32 dev lo", "ipvs TCP 10.20.0.10:80"
+    diff: tuple[str, ...]  # "- old" / "+ new" / "~ detail" lines, or unified-diff lines for files
+    commands: tuple[str, ...]  # POSIX sh, run in order under `set -e` as root
+    notify: tuple[str, ...] = ()  # handler names
+
+
+class ModuleError(Exception):
+    """A task that cannot be planned; the message says what to set or fix."""
+
+
+@dataclass
+class FactsRequest:
+    """What a task needs read from its host; merged over all tasks so ONE facts command reads it all."""
+
+    sysctls: set[str] = field(default_factory=set)
+    files: set[str] = field(default_factory=set)
+    packages: set[str] = field(default_factory=set)
+    units: set[str] = field(default_factory=set)
+    unless: set[str] = field(default_factory=set)  # shell tests whose exit status is needed
+
+    def merge(self, other: FactsRequest) -> None:
+        self.sysctls |= other.sysctls
+        self.files |= other.files
+        self.packages |= other.packages
+        self.units |= other.units
+        self.unless |= other.unless
+
+
+q = shlex.quote
+
+
+def check_args(module: str, args: dict, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    """Reject missing and unknown arguments up front: a typo ("adress") must not silently mean "absent"."""
+    if not isinstance(args, dict):
+        raise ModuleError(f"{module}: arguments must be a mapping, got {type(args).__name__}")
+    missing = [k for k in required if args.get(k) is None]
+    if missing:
+        raise ModuleError(f"{module}: missing argument(s): {', '.join(missing)}")
+    unknown = sorted(set(args) - set(required) - set(optional))
+    if unknown:
+        allowed = ", ".join(required + optional)
+        raise ModuleError(f"{module}: unknown argument(s): {', '.join(unknown)} (allowed: {allowed})")
+
+
+def choice(module: str, args: dict, key: str, allowed: tuple, default=None):
+    value = args.get(key, default)
+    if value not in allowed:
+        shown = ", ".join("null" if a is None else str(a) for a in allowed)
+        raise ModuleError(f"{module}: {key} must be one of {shown}, got {value!r}")
+    return value
+
+
+def as_str(module: str, key: str, value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ModuleError(f"{module}: {key} must be a string, got {value!r}")
+    value = str(value)
+    if not value.strip():
+        raise ModuleError(f"{module}: {key} must not be empty")
+    return value
+
+
+def as_ipv4(module: str, key: str, value) -> IPv4Address:
+    try:
+        return IPv4Address(str(value))
+    except ValueError:
+        raise ModuleError(f"{module}: {key} must be an IPv4 address, got {value!r}") from None
+
+
+def as_interface(module: str, key: str, value) -> IPv4Interface:
+    """An address with its prefix ("10.20.0.10/32"); a bare address is refused, the prefix matters."""
+    text = str(value)
+    if "/" not in text:
+        raise ModuleError(f"{module}: {key} must be an address with a prefix length (e.g. {text}/32), got {value!r}")
+    try:
+        return IPv4Interface(text)
+    except ValueError:
+        raise ModuleError(f"{module}: {key} must be an IPv4 address/prefix, got {value!r}") from None
+
+
+def as_network(module: str, key: str, value) -> IPv4Network:
+    try:
+        return IPv4Network(str(value), strict=True)
+    except ValueError:
+        raise ModuleError(f"{module}: {key} must be an IPv4 network (host bits zero), got {value!r}") from None
+
+
+def as_int(module: str, key: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise ModuleError(f"{module}: {key} must be an integer, got {value!r}")
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ModuleError(f"{module}: {key} must be an integer, got {value!r}") from None
+    if not low <= number <= high:
+        raise ModuleError(f"{module}: {key} must be between {low} and {high}, got {number}")
+    return number
+
+
+def as_bool(module: str, key: str, value) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ModuleError(f"{module}: {key} must be true or false, got {value!r}")

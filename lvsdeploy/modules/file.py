@@ -1,0 +1,139 @@
+"""A file with exact content, mode and ownership, or no file at all.
+
+Content travels base64-encoded inside the apply script, so any byte (NUL, no trailing newline, non-UTF-8)
+arrives intact, and is written to a temporary file in the same directory, then renamed over the target:
+a reader never sees half a file, and a failed write leaves the old one in place.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import posixpath
+import re
+
+from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, check_args, choice, q
+
+NAME = "file"
+
+_ACCOUNT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
+
+
+def _mode(value) -> str:
+    """"0644", "644", or an int (YAML reads an unquoted 0644 as the octal number 420) -> "0644"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"[0-7]{3,4}", value):
+        number = int(value, 8)
+    else:
+        raise ModuleError(f"{NAME}: mode must be octal digits like \"0644\", got {value!r}")
+    if not 0 <= number <= 0o7777:
+        raise ModuleError(f"{NAME}: mode {value!r} is out of range")
+    return format(number, "04o")
+
+
+def _account(key: str, value) -> str:
+    if not isinstance(value, str) or not _ACCOUNT.match(value):
+        raise ModuleError(f"{NAME}: {key} must be a user/group name, got {value!r}")
+    return value
+
+
+def check_path(module: str, path) -> str:
+    if not isinstance(path, str) or not path.startswith("/") or path == "/" or "\0" in path:
+        raise ModuleError(f"{module}: path must be an absolute file path, got {path!r}")
+    return posixpath.normpath(path)
+
+
+def _args(args: dict) -> dict:
+    check_args(NAME, args, ("path",), ("content", "mode", "owner", "group", "state"))
+    state = choice(NAME, args, "state", ("present", "absent"), "present")
+    content = args.get("content")
+    if state == "present" and content is None:
+        raise ModuleError(f"{NAME}: content is required when state is present")
+    if content is not None and not isinstance(content, (str, bytes)):
+        raise ModuleError(f"{NAME}: content must be text or bytes, got {type(content).__name__}")
+    return {
+        "path": check_path(NAME, args["path"]),
+        "state": state,
+        "content": content.encode() if isinstance(content, str) else content,
+        "mode": _mode(args.get("mode", "0644")),
+        "owner": _account("owner", args.get("owner", "root")),
+        "group": _account("group", args.get("group", "root")),
+    }
+
+
+def facts_needed(args: dict) -> FactsRequest:
+    return FactsRequest(files={_args(args)["path"]})
+
+
+def _text(data: bytes) -> str | None:
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def content_diff(path: str, old: bytes | None, new: bytes | None) -> list[str]:
+    """Unified diff lines for text; a one-line summary for binary content."""
+    old_text, new_text = _text(old or b""), _text(new or b"")
+    if old_text is None or new_text is None:
+
+        def summary(data):
+            return "<none>" if data is None else f"{len(data)} bytes sha256:{hashlib.sha256(data).hexdigest()[:12]}"
+
+        return [f"~ binary content {summary(old)} -> {summary(new)}"]
+    return list(
+        difflib.unified_diff(old_text.splitlines(), new_text.splitlines(), fromfile=path, tofile=path, lineterm="")
+    )
+
+
+def write_commands(path: str, content: bytes, mode: str, owner: str, group: str) -> tuple[str, ...]:
+    """Atomic write: temp file beside the target (same filesystem, so `mv` is a rename), then rename."""
+    encoded = base64.b64encode(content).decode()
+    return (
+        f"mkdir -p -- {q(posixpath.dirname(path))}",
+        f"lvs_tmp=$(mktemp {q(posixpath.join(posixpath.dirname(path), '.lvsdeploy.XXXXXX'))})",
+        f"printf '%s' '{encoded}' | base64 -d > \"$lvs_tmp\"",
+        f"chown {q(f'{owner}:{group}')} \"$lvs_tmp\"",
+        f"chmod {mode} \"$lvs_tmp\"",
+        f"mv -f -- \"$lvs_tmp\" {q(path)}",
+    )
+
+
+def plan(args: dict, facts) -> list[Change]:
+    a = _args(args)
+    path = a["path"]
+    fact = facts.files.get(path)
+    if fact is None:
+        raise ModuleError(f"{NAME}: no facts were read for {path} (facts_needed was not merged)")
+    if fact.exists and fact.kind not in ("file", None):
+        raise ModuleError(f"{NAME}: {path} exists and is a {fact.kind}, not a regular file; remove it or pick another path")
+    resource = f"file {path}"
+
+    if a["state"] == "absent":
+        if not fact.exists:
+            return []
+        return [Change(resource, tuple(content_diff(path, fact.content, b"")) + ("- file",), (f"rm -f -- {q(path)}",))]
+
+    meta = [
+        f"~ {what} {old} -> {new}"
+        for what, old, new in (("mode", fact.mode, a["mode"]), ("owner", fact.owner, a["owner"]), ("group", fact.group, a["group"]))
+        if fact.exists and old != new
+    ]
+    if not fact.exists or fact.content != a["content"]:
+        diff = content_diff(path, fact.content if fact.exists else None, a["content"])
+        if not diff:  # a new empty file, an unreadable one, or a difference in line endings only
+            diff = ["+ empty file"] if not fact.exists else ["~ content differs (line endings or final newline)"]
+        commands = write_commands(path, a["content"], a["mode"], a["owner"], a["group"])
+        return [Change(resource, tuple(diff + meta), commands)]
+    if not meta:
+        return []
+    commands = []
+    if fact.owner != a["owner"] or fact.group != a["group"]:
+        commands.append(f"chown {q(a['owner'] + ':' + a['group'])} {q(path)}")
+    if fact.mode != a["mode"]:
+        commands.append(f"chmod {a['mode']} {q(path)}")
+    return [Change(resource, tuple(meta), tuple(commands))]

@@ -1,0 +1,154 @@
+"""A filesystem (the shared NFS content) in /etc/fstab and mounted now, or neither.
+
+lvsdeploy owns only the fstab lines it wrote, which end in `# lvsdeploy`; any other line for the same mount
+point is the administrator's and stops the plan instead of being overwritten. The live mount is compared on
+what the kernel echoes back: NFS options come back expanded (vers=4.2,rsize=...,addr=...), so only the
+options the user gave that the kernel reports verbatim are compared.
+"""
+
+from __future__ import annotations
+
+from lvsdeploy.facts.mounts import unescape
+from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_str, check_args, choice, q
+from lvsdeploy.modules.file import check_path, write_commands
+
+NAME = "mount"
+FSTAB = "/etc/fstab"
+MARK = "# lvsdeploy"
+
+# Flags the kernel lists in /proc/mounts exactly as given, and options whose value it echoes.
+ECHOED_FLAGS = {"ro", "rw", "nosuid", "nodev", "noexec", "noatime", "hard", "soft"}
+ECHOED_VALUES = {"vers", "proto", "sec"}
+SAME_FSTYPE = {"nfs4": "nfs"}  # an NFSv4 mount of type nfs is reported as nfs4
+
+# Without it, systemd keeps the fstab it read at boot and warns on every mount.
+DAEMON_RELOAD = "if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi"
+
+
+def _args(args: dict) -> dict:
+    check_args(NAME, args, ("path",), ("src", "fstype", "opts", "state"))
+    state = choice(NAME, args, "state", ("mounted", "absent"), "mounted")
+    opts = args.get("opts") or "defaults"
+    if isinstance(opts, list):
+        opts = ",".join(str(o) for o in opts)
+    opts = as_str(NAME, "opts", opts)
+    if any(c.isspace() for c in opts):
+        raise ModuleError(f"{NAME}: opts must be a comma-separated list without spaces, got {opts!r}")
+    if state == "mounted" and args.get("src") is None:
+        raise ModuleError(f"{NAME}: src is required when state is mounted (e.g. 10.20.0.20:/srv/lvs/content)")
+    fstype = as_str(NAME, "fstype", args.get("fstype") or "nfs")
+    if not fstype.replace("_", "").replace(".", "").isalnum():
+        raise ModuleError(f"{NAME}: fstype must be a filesystem type name, got {fstype!r}")
+    return {
+        "src": as_str(NAME, "src", args["src"]) if args.get("src") is not None else None,
+        "path": check_path(NAME, args["path"]),
+        "fstype": fstype,
+        "opts": opts,
+        "state": state,
+    }
+
+
+def facts_needed(args: dict) -> FactsRequest:
+    _args(args)
+    return FactsRequest(files={FSTAB})
+
+
+def _escape(field: str) -> str:
+    """fstab and /proc/mounts write space, tab, newline and backslash as octal escapes."""
+    return "".join(f"\\{ord(c):03o}" if c in " \t\n\\" else c for c in field)
+
+
+def fstab_line(a: dict) -> str:
+    return f"{_escape(a['src'])} {_escape(a['path'])} {a['fstype']} {a['opts']} 0 0 {MARK}"
+
+
+def _mount_point(line: str) -> str | None:
+    fields = line.split()
+    if len(fields) < 2 or fields[0].startswith("#"):
+        return None
+    return unescape(fields[1]).rstrip("/") or "/"
+
+
+def _opts(text: str) -> dict[str, str | None]:
+    result = {}
+    for opt in text.split(","):
+        key, _, value = opt.partition("=")
+        result["vers" if key == "nfsvers" else key] = value or None
+    return result
+
+
+def live_matches(a: dict, live) -> bool:
+    if live.src.rstrip("/") != a["src"].rstrip("/"):
+        return False
+    if SAME_FSTYPE.get(live.fstype, live.fstype) != SAME_FSTYPE.get(a["fstype"], a["fstype"]):
+        return False
+    want, have = _opts(a["opts"]), _opts(live.opts)
+    if ("ro" in want) != ("ro" in have):
+        return False
+    for key, value in want.items():
+        if key in ECHOED_FLAGS and key not in have:
+            return False
+        if key in ECHOED_VALUES and value is not None:
+            # vers=4 is satisfied by the negotiated vers=4.2; vers=4.1 only by 4.1.
+            current = have.get(key) or ""
+            if current != value and not current.startswith(value + "."):
+                return False
+    return True
+
+
+def plan(args: dict, facts) -> list[Change]:
+    a = _args(args)
+    path = a["path"]
+    fstab = facts.files.get(FSTAB)
+    if fstab is None:
+        raise ModuleError(f"{NAME}: no facts were read for {FSTAB} (facts_needed was not merged)")
+    text = (fstab.content or b"").decode("utf-8", "surrogateescape") if fstab.exists else ""
+    lines = text.splitlines()
+    ours = [i for i, line in enumerate(lines) if _mount_point(line) == path and line.rstrip().endswith(MARK)]
+    theirs = [line for line in lines if _mount_point(line) == path and not line.rstrip().endswith(MARK)]
+    if theirs:
+        raise ModuleError(
+            f"{NAME}: {FSTAB} already has a line for {path} that lvsdeploy did not write ({theirs[0]!r});"
+            f" remove it, or end it with '{MARK}' to hand it over"
+        )
+    live = ([m for m in facts.mounts if m.path.rstrip("/") == path] or [None])[-1]
+
+    kept = [line for i, line in enumerate(lines) if i not in ours]
+    if a["state"] == "absent":
+        new_lines = kept
+    elif [lines[i] for i in ours] == [fstab_line(a)]:
+        new_lines = lines
+    else:  # replace our line where it was (or append), so the administrator's order stays
+        new_lines = kept[: ours[0]] + [fstab_line(a)] + kept[ours[0] :] if ours else kept + [fstab_line(a)]
+    fstab_diff, fstab_commands = [], []
+    if new_lines != lines:
+        fstab_diff = [f"- {lines[i]}" for i in ours] + ([f"+ {fstab_line(a)}"] if a["state"] == "mounted" else [])
+        content = "".join(line + "\n" for line in new_lines).encode("utf-8", "surrogateescape")
+        fstab_commands = [
+            *write_commands(FSTAB, content, fstab.mode or "0644", fstab.owner or "root", fstab.group or "root"),
+            DAEMON_RELOAD,
+        ]
+
+    mount_diff, mount_commands = [], []
+    if a["state"] == "absent":
+        if live is not None:
+            mount_diff = [f"- mounted {live.src} on {path} type {live.fstype}"]
+            mount_commands = [f"umount {q(path)}"]
+    elif live is None:
+        mount_diff = [f"+ mounted {a['src']} on {path} type {a['fstype']} ({a['opts']})"]
+        mount_commands = [f"mkdir -p -- {q(path)}", f"mount {q(path)}"]  # `mount PATH` reads the fstab line
+    elif not live_matches(a, live):
+        mount_diff = [
+            f"- mounted {live.src} on {path} type {live.fstype} ({live.opts})",
+            f"+ mounted {a['src']} on {path} type {a['fstype']} ({a['opts']})",
+        ]
+        mount_commands = [f"umount {q(path)}", f"mount {q(path)}"]
+
+    if not fstab_commands and not mount_commands:
+        return []
+    # Mounting needs the fstab line first; unmounting goes first so a busy mount leaves fstab untouched.
+    if a["state"] == "absent":
+        diff, commands = mount_diff + fstab_diff, mount_commands + fstab_commands
+    else:
+        diff, commands = fstab_diff + mount_diff, fstab_commands + mount_commands
+    return [Change(f"mount {path}", tuple(diff), tuple(commands))]

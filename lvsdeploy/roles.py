@@ -1,0 +1,146 @@
+"""Roles are data: roles/<role>/{tasks,defaults,handlers}/main.yml, rendered with Jinja2 per host.
+
+A task names one module and its arguments, with optional `when:` (a Jinja2 expression), `loop:` (items
+bound to `item`) and `notify:` (handler names). `template:` tasks render a file from templates/ and become
+`file:` tasks. Arguments are rendered with Jinja2's native types, so "{{ lvs_vips }}" stays a list.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2.nativetypes import NativeEnvironment
+
+from .modules import MODULES
+from .modules.ipvs import rules_text
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+ROLES_DIR = Path(os.environ.get("LVSDEPLOY_ROLES", PROJECT_DIR / "roles"))
+TEMPLATES_DIR = Path(os.environ.get("LVSDEPLOY_TEMPLATES", PROJECT_DIR / "templates"))
+OMIT = "__lvsdeploy_omit__"
+# group -> role applied to its hosts, in this order on a host that is in several groups
+GROUP_ROLES = [("realservers", "realserver"), ("directors", "director"), ("storage", "storage")]
+
+
+class RoleError(Exception):
+    """A role that cannot be loaded or rendered; the message names role, task and why."""
+
+
+@dataclass
+class Task:
+    role: str
+    name: str
+    module: str
+    args: Any
+    when: str | None = None
+    loop: Any = None
+    notify: tuple[str, ...] = ()
+
+
+@dataclass
+class Role:
+    name: str
+    tasks: list[Task]
+    defaults: dict = field(default_factory=dict)
+    handlers: dict[str, str] = field(default_factory=dict)   # handler name -> shell command
+
+
+@dataclass
+class RenderedTask:
+    label: str          # "director: IPVS kernel modules (ip_vs_rr)"
+    module: str
+    args: dict
+    notify: tuple[str, ...]
+
+
+def _dict2items(d: dict) -> list[dict]:
+    return [{"key": k, "value": v} for k, v in d.items()]
+
+
+def _environment(cls):
+    env = cls(undefined=StrictUndefined, keep_trailing_newline=True,
+              loader=FileSystemLoader(str(TEMPLATES_DIR)))
+    env.filters.update(dict2items=_dict2items, ipvs_rules=rules_text)
+    return env
+
+
+NATIVE = _environment(NativeEnvironment)
+TEXT = _environment(Environment)
+
+
+def _read_yaml(path: Path, default):
+    if not path.exists():
+        return default
+    with path.open() as f:
+        return yaml.safe_load(f) or default
+
+
+def load_role(name: str) -> Role:
+    base = ROLES_DIR / name
+    if not base.is_dir():
+        raise RoleError(f"role {name!r} not found in {ROLES_DIR}")
+    tasks = []
+    for i, raw in enumerate(_read_yaml(base / "tasks" / "main.yml", [])):
+        modules = [k for k in raw if k in MODULES or k == "template"]
+        if len(modules) != 1:
+            raise RoleError(f"role {name}: task {i + 1} ({raw.get('name', '?')}): needs exactly one module of "
+                            f"{', '.join(sorted([*MODULES, 'template']))}")
+        notify = raw.get("notify", ())
+        tasks.append(Task(name, raw.get("name", modules[0]), modules[0], raw[modules[0]], raw.get("when"),
+                          raw.get("loop"), tuple([notify] if isinstance(notify, str) else notify)))
+    handlers = {h["name"]: h["shell"] for h in _read_yaml(base / "handlers" / "main.yml", [])}
+    return Role(name, tasks, _read_yaml(base / "defaults" / "main.yml", {}), handlers)
+
+
+def roles_for(groups) -> list[Role]:
+    """common first, boot last; hosts in none of the managed groups (clients) get no roles."""
+    middle = [role for group, role in GROUP_ROLES if group in groups]
+    return [load_role(n) for n in ["common", *middle, "boot"]] if middle else []
+
+
+def render(value: Any, variables: dict) -> Any:
+    """Render every string inside `value`; keys whose value renders to `omit` are dropped."""
+    if isinstance(value, str):
+        return NATIVE.from_string(value).render(variables) if "{" in value else value
+    if isinstance(value, list):
+        return [render(v, variables) for v in value]
+    if isinstance(value, dict):
+        out = {k: render(v, variables) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v != OMIT}
+    return value
+
+
+def expand(role: Role, task: Task, variables: dict) -> list[RenderedTask]:
+    """One task -> zero (when is false), one, or one per loop item, with arguments rendered."""
+    scope = {**role.defaults, **variables, "omit": OMIT}
+    where = f"role {role.name}: task {task.name!r}"
+    try:
+        items = render(task.loop, scope) if task.loop is not None else [None]
+        rendered = []
+        for item in items:
+            local = {**scope, "item": item} if task.loop is not None else scope
+            if task.when is not None and not NATIVE.from_string("{{ " + task.when + " }}").render(local):
+                continue
+            args = render(task.args, local)
+            module = task.module
+            if module == "template":
+                args = _template_to_file(args, local)
+                module = "file"
+            label = f"{role.name}: {task.name}" + (f" ({item})" if task.loop is not None else "")
+            rendered.append(RenderedTask(label, module, args, task.notify))
+        return rendered
+    except RoleError:
+        raise
+    except Exception as exc:  # jinja2 errors carry the useful text
+        raise RoleError(f"{where}: {exc}") from None
+
+
+def _template_to_file(args: dict, variables: dict) -> dict:
+    args = dict(args)
+    src = args.pop("src")
+    args["path"] = args.pop("dest")
+    args["content"] = TEXT.get_template(src).render(variables)
+    return args

@@ -1,0 +1,275 @@
+"""Rules that need the whole cluster: groups, addresses, subnets, modes, duplicates. No I/O.
+
+Each rule is a pure function Cluster -> list[Problem]; `validate` runs all of them, so one run reports
+everything. Type and range errors are found earlier, while the model is built (see model.explain); rules
+here tolerate the holes those leave (a host whose lvs_rip was invalid has rip None and is skipped).
+This is the one place that knows the LVS mode rules.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import PurePosixPath
+
+from .errors import Problem
+from .model import (CIDR_TEXT, DIRECTORS, REALSERVERS, REQUIRED_VARS, STORAGE, SUPPORTED_MODES, Cluster, Host, Share,
+                    VirtualService)
+
+
+def _svc(svc: VirtualService, path: str, what: str) -> Problem:
+    return svc.origin.at(path).problem(f"service {svc.name}: {path}" if path else f"service {svc.name}", what)
+
+
+def _host(host: Host, var: str, what: str) -> Problem:
+    return host.origin.at(var).problem(f"host {host.name}: {var}" if var else f"host {host.name}", what)
+
+
+def _share(share: Share, path: str, what: str) -> Problem:
+    return share.origin.at(path).problem(f"share {share.name}: {path}" if path else f"share {share.name}", what)
+
+
+def _names(hosts: list[Host]) -> str:
+    return ", ".join(h.name for h in hosts) or "none"
+
+
+# ---- hosts -----------------------------------------------------------------------------------------
+
+def required_host_vars(cluster: Cluster) -> list[Problem]:
+    """Directors need lvs_dip, real servers lvs_rip, storage nodes lvs_storage_ip."""
+    problems = []
+    for host in cluster.hosts.values():
+        for group, var in REQUIRED_VARS.items():
+            # a value that was present but invalid is already reported; only report a missing one
+            if group in host.groups and var not in host.vars:
+                problems.append(_host(host, var, f"is required for hosts in group {group} ({CIDR_TEXT})"))
+    return problems
+
+
+def one_director(cluster: Cluster) -> list[Problem]:
+    directors = cluster.directors()
+    if cluster.services and not directors:
+        names = ", ".join(s.name for s in cluster.services)
+        return [cluster.origin.at("lvs_virtual_services").problem(
+            "lvs_virtual_services", f"services are defined ({names}) but group {DIRECTORS} has no hosts")]
+    if len(directors) > 1:
+        return [directors[1].origin.at().problem(
+            f"group {DIRECTORS}", f"has {len(directors)} hosts ({_names(directors)}): failover between "
+                                  "directors needs keepalived, which is not supported yet; keep one director")]
+    return []
+
+
+def director_is_not_realserver(cluster: Cluster) -> list[Problem]:
+    # a real server holds the VIP without answering ARP for it; the director must answer: they conflict
+    return [_host(h, "", f"is in both {DIRECTORS} and {REALSERVERS}; a director cannot also be a real server")
+            for h in cluster.hosts.values() if h.is_director and h.is_realserver]
+
+
+def usable_addresses(cluster: Cluster) -> list[Problem]:
+    problems = []
+    for host in cluster.hosts.values():
+        for var, iface in host.addresses().items():
+            net = iface.network
+            if net.prefixlen < 31 and iface.ip in (net.network_address, net.broadcast_address):
+                kind = "network" if iface.ip == net.network_address else "broadcast"
+                problems.append(_host(host, var, f"{iface} is the {kind} address of {net}, not a host address"))
+    return problems
+
+
+def unique_addresses(cluster: Cluster) -> list[Problem]:
+    """One address, one host: lvs_dip/lvs_rip/lvs_storage_ip/lvs_client_ip and the VIPs."""
+    problems = []
+    owner: dict[IPv4Address, tuple[str, str]] = {}
+    for host in cluster.hosts.values():
+        for var, iface in host.addresses().items():
+            first = owner.setdefault(iface.ip, (host.name, var))
+            if first[0] != host.name:
+                problems.append(_host(host, var, f"address {iface.ip} is already used by host {first[0]} ({first[1]})"))
+    for svc in cluster.services:
+        if svc.vip in owner:
+            name, var = owner[svc.vip]
+            problems.append(_svc(svc, "vip", f"{svc.vip} is also {var} of host {name}; a VIP needs its own address"))
+    return problems
+
+
+# ---- services --------------------------------------------------------------------------------------
+
+def supported_modes(cluster: Cluster) -> list[Problem]:
+    return [_svc(s, "mode", f"{s.mode} is planned but not supported yet; use {', '.join(SUPPORTED_MODES)}")
+            for s in cluster.services if s.mode not in SUPPORTED_MODES]
+
+
+def unique_services(cluster: Cluster) -> list[Problem]:
+    problems = []
+    names: dict[str, VirtualService] = {}
+    keys: dict[str, VirtualService] = {}
+    for svc in cluster.services:
+        first = names.setdefault(svc.name, svc)
+        if first is not svc:
+            problems.append(_svc(svc, "name", f"duplicate service name (first at {first.origin.at()})"))
+        first = keys.setdefault(svc.key, svc)
+        if first is not svc:
+            problems.append(_svc(svc, "fwmark" if svc.fwmark is not None else "vip",
+                                 f"same virtual service ({svc.key}) as service {first.name}"))
+    return problems
+
+
+def realserver_refs(cluster: Cluster) -> list[Problem]:
+    """Every entry names a real server, once per port; every service has at least one."""
+    problems = []
+    realservers = cluster.realservers()
+    for svc in cluster.services:
+        if not svc.realservers:
+            problems.append(_svc(svc, "realservers", "needs at least one real server"))
+        seen: dict[tuple[str, int | None], int] = {}
+        for i, rs in enumerate(svc.realservers):
+            path = f"realservers[{i}].host"
+            host = cluster.hosts.get(rs.host)
+            if host is None:
+                problems.append(_svc(svc, path, f"unknown host '{rs.host}' (real servers: {_names(realservers)})"))
+            elif not host.is_realserver:
+                problems.append(_svc(svc, path, f"host '{rs.host}' is not in group {REALSERVERS} "
+                                                f"(real servers: {_names(realservers)})"))
+            first = seen.setdefault((rs.host, rs.port), i)
+            if first != i:
+                problems.append(_svc(svc, path, f"{rs.host} port {rs.port} is listed twice "
+                                                f"(also realservers[{first}])"))
+    return problems
+
+
+def port_mapping(cluster: Cluster) -> list[Problem]:
+    # dr and tun deliver the packet unchanged (same destination port); only nat rewrites it
+    return [_svc(s, f"realservers[{i}].port", f"{rs.port} differs from the service port {s.port}; "
+                                              f"{s.mode} mode cannot map ports (only nat can)")
+            for s in cluster.services if s.mode in ("dr", "tun") and s.port is not None
+            for i, rs in enumerate(s.realservers) if rs.port != s.port]
+
+
+def persistence(cluster: Cluster) -> list[Problem]:
+    problems = []
+    for svc in cluster.services:
+        mask = svc.persistence_netmask
+        if mask is None:
+            continue
+        if svc.persistence is None:
+            problems.append(_svc(svc, "persistence_netmask", "only applies with persistence; set persistence too"))
+        try:
+            IPv4Network(f"0.0.0.0/{mask}")
+        except ValueError:
+            problems.append(_svc(svc, "persistence_netmask", f"{mask} is not a netmask (ones then zeros)"))
+    return problems
+
+
+def realserver_subnets(cluster: Cluster) -> list[Problem]:
+    """dr: real servers on the director's LAN (frames go to their MAC); nat: there too, so that the DIP
+    can be their default gateway and replies flow back through the director."""
+    problems = []
+    directors = [d for d in cluster.directors() if d.dip is not None]
+    why = {"dr": "dr real servers must be on the director's LAN",
+           "nat": "nat real servers must be on the director's network to use the DIP as default gateway"}
+    for svc in cluster.services:
+        if svc.mode not in why or not directors:
+            continue
+        for i, rs in enumerate(svc.realservers):
+            host = cluster.hosts.get(rs.host)
+            if host is None or host.rip is None:
+                continue
+            if not any(host.rip.ip in d.dip.network for d in directors):
+                d = directors[0]
+                problems.append(_svc(svc, f"realservers[{i}].host",
+                                     f"{host.name} (lvs_rip {host.rip}) is not in the director's network "
+                                     f"{d.dip.network} (lvs_dip of {d.name}); {why[svc.mode]}"))
+    return problems
+
+
+def nat_not_mixed(cluster: Cluster) -> list[Problem]:
+    # nat real servers route replies via the DIP; dr/tun real servers reply directly: one host can't do both
+    problems = []
+    for host in cluster.realservers():
+        nat = [s for s in cluster.services_for(host.name) if s.mode == "nat"]
+        other = [s for s in cluster.services_for(host.name) if s.mode in ("dr", "tun")]
+        if nat and other:
+            later = max(nat[0], other[0], key=cluster.services.index)
+            i = later.hosts().index(host.name)
+            problems.append(_svc(later, f"realservers[{i}].host",
+                                 f"{host.name} serves nat service {nat[0].name} and {other[0].mode} service "
+                                 f"{other[0].name}; nat needs the DIP as default route, which conflicts with "
+                                 f"{other[0].mode} replying directly: use one kind of mode per real server"))
+    return problems
+
+
+# ---- shares ----------------------------------------------------------------------------------------
+
+def share_server(cluster: Cluster) -> list[Problem]:
+    problems = []
+    storage = cluster.storage_nodes()
+    for share in cluster.shares:
+        host = cluster.hosts.get(share.server)
+        if host is None:
+            problems.append(_share(share, "server", f"unknown host '{share.server}' "
+                                                    f"(storage nodes: {_names(storage)})"))
+        elif not host.is_storage:
+            problems.append(_share(share, "server", f"host '{share.server}' is not in group {STORAGE} "
+                                                    f"(storage nodes: {_names(storage)})"))
+    return problems
+
+
+def share_paths(cluster: Cluster) -> list[Problem]:
+    problems = []
+    for share in cluster.shares:
+        for key in ("export", "mount"):
+            path = getattr(share, key)
+            if not PurePosixPath(path).is_absolute():
+                problems.append(_share(share, key, f"must be an absolute path, got '{path}'"))
+            elif any(c.isspace() for c in path) or ".." in PurePosixPath(path).parts:
+                problems.append(_share(share, key, f"'{path}' must not contain spaces or '..'"))
+            elif PurePosixPath(path) == PurePosixPath("/"):
+                problems.append(_share(share, key, "must not be / itself"))
+    return problems
+
+
+def unique_shares(cluster: Cluster) -> list[Problem]:
+    """Distinct names, distinct exports per server."""
+    problems = []
+    names: dict[str, Share] = {}
+    exports: dict[tuple[str, PurePosixPath], Share] = {}
+    for share in cluster.shares:
+        first = names.setdefault(share.name, share)
+        if first is not share:
+            problems.append(_share(share, "name", f"duplicate share name (first at {first.origin.at()})"))
+        first = exports.setdefault((share.server, PurePosixPath(share.export)), share)
+        if first is not share:
+            problems.append(_share(share, "export", f"{share.export} on {share.server} is already exported "
+                                                    f"by share {first.name}"))
+    return problems
+
+
+def share_clients(cluster: Cluster) -> list[Problem]:
+    """Clients are known hosts, listed once; one mount point per client holds one share."""
+    problems = []
+    mounts: dict[tuple[str, PurePosixPath], Share] = {}
+    for share in cluster.shares:
+        seen: set[str] = set()
+        for i, client in enumerate(share.clients or []):
+            if client not in cluster.hosts:
+                problems.append(_share(share, f"clients[{i}]", f"unknown host '{client}'"))
+            elif client in seen:
+                problems.append(_share(share, f"clients[{i}]", f"{client} is listed twice"))
+            else:
+                first = mounts.setdefault((client, PurePosixPath(share.mount)), share)
+                if first is not share:
+                    problems.append(_share(share, "mount", f"{share.mount} on {client} is already the mount "
+                                                           f"point of share {first.name}"))
+            seen.add(client)
+    return problems
+
+
+RULES = (
+    required_host_vars, one_director, director_is_not_realserver, usable_addresses, unique_addresses,
+    supported_modes, unique_services, realserver_refs, port_mapping, persistence, realserver_subnets,
+    nat_not_mixed, share_server, share_paths, unique_shares, share_clients,
+)
+
+
+def validate(cluster: Cluster) -> list[Problem]:
+    """Every problem every rule finds, in rule order."""
+    return [problem for rule in RULES for problem in rule(cluster)]

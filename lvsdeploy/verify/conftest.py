@@ -1,0 +1,81 @@
+"""Hosts for the verify suite come from the inventory in $LVSDEPLOY_INVENTORY (or --inventory).
+
+Testinfra connects with the ssh backend through an ssh_config written from the inventory, so host keys are
+checked against the inventory's known_hosts file exactly as `lvsdeploy apply` does.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from lvsdeploy import desired
+from lvsdeploy.inventory import load_cluster
+
+
+def pytest_addoption(parser):
+    parser.addoption("--inventory", default=os.environ.get("LVSDEPLOY_INVENTORY"),
+                     help="lvsdeploy inventory (default: $LVSDEPLOY_INVENTORY)")
+
+
+def _cluster(config):
+    path = config.getoption("--inventory")
+    if not path:
+        raise pytest.UsageError("set LVSDEPLOY_INVENTORY or pass --inventory")
+    if not hasattr(config, "_lvs_cluster"):
+        config._lvs_cluster = load_cluster(path)
+    return config._lvs_cluster
+
+
+def pytest_generate_tests(metafunc):
+    cluster = _cluster(metafunc.config)
+    by_fixture = {
+        "director": cluster.directors(),
+        "realserver": cluster.realservers(),
+        "service": cluster.services,
+    }
+    for name, items in by_fixture.items():
+        if name in metafunc.fixturenames:
+            ids = [getattr(i, "name") for i in items]
+            metafunc.parametrize(name, items, ids=ids)
+
+
+@pytest.fixture(scope="session")
+def cluster(pytestconfig):
+    return _cluster(pytestconfig)
+
+
+def _ssh_config(cluster, path: Path) -> None:
+    blocks = []
+    for host in cluster.hosts.values():
+        c = host.connection
+        lines = [f"Host {host.name}", f"  HostName {c.host}", f"  Port {c.port}", f"  User {c.user}",
+                 "  BatchMode yes", "  StrictHostKeyChecking yes", "  LogLevel ERROR"]
+        if c.key_file:
+            lines += [f"  IdentityFile {c.key_file}", "  IdentitiesOnly yes"]
+        if c.known_hosts:
+            lines.append(f"  UserKnownHostsFile {c.known_hosts}")
+        blocks.append("\n".join(lines))
+    path.write_text("\n\n".join(blocks) + "\n")
+
+
+@pytest.fixture(scope="session")
+def remote(cluster, tmp_path_factory):
+    """remote(name) -> a testinfra host for that inventory host."""
+    config = tmp_path_factory.mktemp("ssh") / "ssh_config"
+    _ssh_config(cluster, config)
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            become = cluster.hosts[name].connection.become and cluster.hosts[name].connection.user != "root"
+            cache[name] = testinfra.get_host(f"ssh://{name}", ssh_config=str(config), sudo=become)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def expected_ipvs(cluster):
+    return desired.ipvs_services(cluster)

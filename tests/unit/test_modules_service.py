@@ -1,0 +1,50 @@
+"""service: enable/start from is-enabled/is-active answers; not-found units are still started."""
+
+import pytest
+
+from lvsdeploy.facts import HostFacts, UnitFact
+from lvsdeploy.modules import service
+from lvsdeploy.modules.base import ModuleError
+
+
+def facts(load, enabled, active):
+    return HostFacts(units={"ipvsadm": UnitFact(load, enabled, active)})
+
+
+def test_enable_and_start_then_nothing():
+    args = {"name": "ipvsadm", "enabled": True, "state": "started"}
+    (change,) = service.plan(args, facts("loaded", "disabled", "inactive"))
+    assert change.commands == ("systemctl enable ipvsadm", "systemctl start ipvsadm")
+    assert change.diff == ("- disabled", "+ enabled", "- inactive", "+ active")
+    assert service.plan(args, facts("loaded", "enabled", "active")) == []
+
+
+def test_not_found_unit_is_planned_anyway():
+    # A package installed earlier in the same apply may provide it.
+    (change,) = service.plan({"name": "ipvsadm", "enabled": True, "state": "started"}, HostFacts())
+    assert change.commands == ("systemctl enable ipvsadm", "systemctl start ipvsadm")
+
+
+def test_stop_disable_and_nothing_to_stop_when_not_found():
+    args = {"name": "ipvsadm", "enabled": "no", "state": "stopped"}
+    (change,) = service.plan(args, facts("loaded", "enabled", "active"))
+    assert change.commands == ("systemctl disable ipvsadm", "systemctl stop ipvsadm")
+    assert service.plan(args, facts("loaded", "disabled", "inactive")) == []
+    assert service.plan(args, facts("not-found", "", "inactive")) == []
+
+
+def test_static_units_cannot_be_enabled_and_need_not_be():
+    assert service.plan({"name": "ipvsadm", "enabled": True}, facts("loaded", "static", "inactive")) == []
+
+
+def test_restarted_is_for_handlers_and_always_runs():
+    (change,) = service.plan({"name": "ipvsadm", "state": "restarted"}, facts("loaded", "enabled", "active"))
+    assert change.commands == ("systemctl restart ipvsadm",)
+
+
+def test_facts_and_validation():
+    assert service.facts_needed({"name": "nfs-server.service", "state": "started"}).units == {"nfs-server.service"}
+    with pytest.raises(ModuleError, match="nothing to do"):
+        service.facts_needed({"name": "ipvsadm"})
+    with pytest.raises(ModuleError, match="state must be one of"):
+        service.facts_needed({"name": "ipvsadm", "state": "running"})
