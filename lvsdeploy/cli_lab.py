@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     named("status", "VMs, SSH ports, up/down")
     p = named("ssh", "open a shell on a lab VM, or run a command: lab ssh rs1 -- ip addr")
     p.add_argument("host")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("remote_command", nargs=argparse.REMAINDER, metavar="-- CMD")
     p = named("reboot", "reboot VMs (all by default) and wait until they answer again")
     p.add_argument("hosts", nargs="*")
     named("inventory", "print the path of the lab's inventory")
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             table.add_row(*(str(row[k] or "-") for k in ("vm", "group", "ssh", "pid", "state", "addresses")))
         console.print(table)
     elif cmd == "ssh":
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        command = args.remote_command[1:] if args.remote_command[:1] == ["--"] else args.remote_command
         argv = control.ssh_argv(args.name, args.host, command)
         if not command and sys.stdin.isatty():
             argv.insert(1, "-t")

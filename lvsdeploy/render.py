@@ -29,7 +29,7 @@ def plan(console: Console, runs: list[list[HostRun]], verbose: bool = False) -> 
         for planned in changes:
             console.print(f"  [bold yellow]~ {escape(planned.change.resource)}[/]  [dim]{escape(planned.task)}[/]")
             for line in planned.change.diff:
-                console.print("      " + diff_line(line))
+                console.print("      " + diff_line(line), soft_wrap=True)
         for name, _ in run.plan.handlers:
             console.print(f"  [cyan]! handler: {escape(name)}[/]")
 

@@ -61,7 +61,7 @@ def _dict2items(d: dict) -> list[dict]:
 
 
 def _environment(cls):
-    env = cls(undefined=StrictUndefined, keep_trailing_newline=True,
+    env = cls(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
               loader=FileSystemLoader(str(TEMPLATES_DIR)))
     env.filters.update(dict2items=_dict2items, ipvs_rules=rules_text)
     return env

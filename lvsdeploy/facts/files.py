@@ -17,7 +17,8 @@ def _b64(text: str) -> str:
 
 
 def files_snippet(paths) -> str:
-    """One line per path: `file P MODE OWNER GROUP CONTENT`, `unreadable|directory|other P MODE OWNER GROUP`, `absent P`."""
+    """One line per path, P being the base64 path:
+    `file P MODE OWNER GROUP CONTENT`, `unreadable|directory|other P MODE OWNER GROUP`, or `absent P`."""
     lines = []
     for path in sorted(paths):
         p, tag = shlex.quote(path), _b64(path)

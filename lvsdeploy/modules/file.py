@@ -21,16 +21,11 @@ _ACCOUNT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
 
 
 def _mode(value) -> str:
-    """"0644", "644", or an int (YAML reads an unquoted 0644 as the octal number 420) -> "0644"."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and re.fullmatch(r"[0-7]{3,4}", value):
-        number = int(value, 8)
-    else:
-        raise ModuleError(f"{NAME}: mode must be octal digits like \"0644\", got {value!r}")
-    if not 0 <= number <= 0o7777:
-        raise ModuleError(f"{NAME}: mode {value!r} is out of range")
-    return format(number, "04o")
+    """"0644" or "644" -> "0644". Numbers are refused: YAML reads an unquoted 0644 as 420 and 644 as 644,
+    and no rule can tell which of the two the author meant."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-7]{3,4}", value):
+        raise ModuleError(f"{NAME}: mode must be a quoted string of octal digits like \"0644\", got {value!r}")
+    return value.zfill(4)
 
 
 def _account(key: str, value) -> str:
@@ -110,7 +105,9 @@ def plan(args: dict, facts) -> list[Change]:
     if fact is None:
         raise ModuleError(f"{NAME}: no facts were read for {path} (facts_needed was not merged)")
     if fact.exists and fact.kind not in ("file", None):
-        raise ModuleError(f"{NAME}: {path} exists and is a {fact.kind}, not a regular file; remove it or pick another path")
+        raise ModuleError(
+            f"{NAME}: {path} exists and is a {fact.kind}, not a regular file; remove it or pick another path"
+        )
     resource = f"file {path}"
 
     if a["state"] == "absent":
@@ -119,9 +116,9 @@ def plan(args: dict, facts) -> list[Change]:
         return [Change(resource, tuple(content_diff(path, fact.content, b"")) + ("- file",), (f"rm -f -- {q(path)}",))]
 
     meta = [
-        f"~ {what} {old} -> {new}"
-        for what, old, new in (("mode", fact.mode, a["mode"]), ("owner", fact.owner, a["owner"]), ("group", fact.group, a["group"]))
-        if fact.exists and old != new
+        f"~ {what} {getattr(fact, what)} -> {a[what]}"
+        for what in ("mode", "owner", "group")
+        if fact.exists and getattr(fact, what) != a[what]
     ]
     if not fact.exists or fact.content != a["content"]:
         diff = content_diff(path, fact.content if fact.exists else None, a["content"])

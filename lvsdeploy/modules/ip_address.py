@@ -40,8 +40,9 @@ def facts_needed(args: dict) -> FactsRequest:
 def find_device(address, near, facts, hint=None) -> str:
     """The non-lo interface whose network contains `near` (default: the address itself).
 
-    With several candidates the most specific network wins. An interface that already holds the address
-    itself (as a /32) is the answer only when no network covers it: a VIP should follow the subnet.
+    With several candidates the most specific network wins. /32 addresses (VIPs) cover nothing: a VIP
+    follows the subnet, and a stray /32 copy of it elsewhere must not pull it over. An interface holding
+    only such a /32 of the address is the answer when no network covers it.
     """
     target = near or address.ip
     covering = [
@@ -49,7 +50,7 @@ def find_device(address, near, facts, hint=None) -> str:
         for i in facts.interfaces.values()
         if i.name != "lo"
         for a in i.addresses
-        if target in a.network and a.ip != address.ip
+        if target in a.network and a.network.prefixlen < 32
     ]
     if covering:
         return sorted(covering, key=lambda c: (-c[0], c[1]))[0][1]

@@ -22,7 +22,7 @@ def _args(args: dict) -> dict:
         raise ModuleError(f"{NAME}: {name!r} is not a network device name (1-15 characters, no '/' or spaces)")
     kind = choice(NAME, args, "kind", ("ipip", "dummy", None))
     if kind == "ipip" and name != "tunl0":
-        raise ModuleError(f"{NAME}: kind ipip is only supported for tunl0 (the device the ipip module creates), got {name}")
+        raise ModuleError(f"{NAME}: kind ipip is only supported for tunl0 (made by the ipip module), got {name}")
     module = args.get("module")
     if module is not None and (not isinstance(module, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", module)):
         raise ModuleError(f"{NAME}: module must be a kernel module name, got {module!r}")
@@ -50,7 +50,9 @@ def plan(args: dict, facts) -> list[Change]:
     link = facts.interfaces.get(name)
     resource = f"link {name}"
     if link is not None and a["kind"] and link.kind != a["kind"]:
-        raise ModuleError(f"{NAME}: device {name} exists with kind {link.kind or 'none'}, not {a['kind']}; rename one of them")
+        raise ModuleError(
+            f"{NAME}: device {name} exists with kind {link.kind or 'none'}, not {a['kind']}; rename one of them"
+        )
 
     if a["state"] == "absent":
         if link is None:

@@ -27,7 +27,7 @@ SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq"
 PROTOCOL_SWITCH = {"TCP": "-t", "UDP": "-u", "SCTP": "--sctp-service"}
 METHOD_SWITCH = {"route": "-g", "masq": "-m", "tunnel": "-i"}
 # LVS mode names as people say them, for the forwarding method ipvsadm calls otherwise.
-METHOD_ALIASES = {"dr": "route", "direct": "route", "gatewaying": "route", "nat": "masq", "tun": "tunnel", "ipip": "tunnel"}
+METHOD_ALIASES = {"dr": "route", "gatewaying": "route", "nat": "masq", "tun": "tunnel", "ipip": "tunnel"}
 
 _SERVICE_KEYS = ("protocol", "vip", "port", "fwmark", "scheduler", "persistence", "netmask", "destinations")
 _DEST_KEYS = ("ip", "port", "weight", "method")
@@ -43,7 +43,9 @@ def _netmask(where: str, value) -> str | None:
     try:
         mask = IPv4Network(f"0.0.0.0/{str(value).lstrip('/')}").netmask
     except ValueError:
-        raise ModuleError(f"{NAME}: {where}: netmask must be dotted (255.255.255.0) or a prefix length, got {value!r}") from None
+        raise ModuleError(
+            f"{NAME}: {where}: netmask must be dotted (255.255.255.0) or a prefix length, got {value!r}"
+        ) from None
     return None if str(mask) == "255.255.255.255" else str(mask)
 
 
@@ -52,7 +54,7 @@ def _destination(where: str, raw, service: IpvsService) -> IpvsDest:
         raise ModuleError(f"{NAME}: {where}: each destination must be a mapping, got {raw!r}")
     unknown = sorted(set(raw) - set(_DEST_KEYS))
     if unknown or raw.get("ip") is None:
-        raise ModuleError(f"{NAME}: {where}: a destination needs ip (and may have port, weight, method); bad keys: {unknown}")
+        raise ModuleError(f"{NAME}: {where}: a destination has ip and optionally port, weight, method; got {raw!r}")
     ip = str(as_ipv4(NAME, f"{where} ip", raw["ip"]))
     method = raw.get("method") or "route"
     method = METHOD_ALIASES.get(str(method).lower(), str(method).lower())
@@ -63,7 +65,7 @@ def _destination(where: str, raw, service: IpvsService) -> IpvsDest:
     if method != "masq" and service.fwmark is None and port != service.port:
         # ipvsadm silently rewrites it (only NAT can translate ports); refuse rather than never converge.
         raise ModuleError(
-            f"{NAME}: {where} {ip}: port {port} differs from the service port {service.port}; only method masq can map ports"
+            f"{NAME}: {where} {ip}: port {port} is not the service port {service.port}; only method masq maps ports"
         )
     weight = as_int(NAME, f"{where} {ip} weight", raw.get("weight", 1), 0, 65535)
     return IpvsDest(ip=ip, port=port, weight=weight, method=method)
@@ -239,5 +241,6 @@ def plan(args: dict, facts) -> list[Change]:
     changes = [_service_change(s, current.get(s.key)) for s in wanted]
     if purge:
         wanted_keys = {s.key for s in wanted}
-        changes += [_service_change(None, s) for s in sorted(current.values(), key=_sort_key) if s.key not in wanted_keys]
+        unwanted = sorted((s for s in current.values() if s.key not in wanted_keys), key=_sort_key)
+        changes += [_service_change(None, s) for s in unwanted]
     return [c for c in changes if c is not None]

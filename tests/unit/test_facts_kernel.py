@@ -57,5 +57,6 @@ def test_sysctl_snippet_rejects_path_tricks():
 
 @pytest.mark.skipif(not Path("/proc/sys/kernel/ostype").exists(), reason="needs Linux /proc/sys")
 def test_sysctl_snippet_runs_here():
-    out = subprocess.run(["sh", "-c", sysctl_snippet({"kernel.ostype", "kernel.no_such_key"})], capture_output=True, text=True)
+    snippet = sysctl_snippet({"kernel.ostype", "kernel.no_such_key"})
+    out = subprocess.run(["sh", "-c", snippet], capture_output=True, text=True)
     assert parse_sysctls(out.stdout) == {"kernel.ostype": "Linux", "kernel.no_such_key": None}

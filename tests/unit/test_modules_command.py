@@ -15,7 +15,8 @@ def test_creates():
     (change,) = command.plan(args, HostFacts(files={"/etc/ipvsadm.rules": FileFact(False)}))
     assert change.commands == ("sh -c 'ipvsadm-save -n > /etc/ipvsadm.rules'",)
     assert change.diff == ("~ because /etc/ipvsadm.rules does not exist", f"+ run: {SAVE}")
-    assert command.plan(args, HostFacts(files={"/etc/ipvsadm.rules": FileFact(True, b"", "0644", "root", "root", "file")})) == []
+    saved = FileFact(True, b"", "0644", "root", "root", "file")
+    assert command.plan(args, HostFacts(files={"/etc/ipvsadm.rules": saved})) == []
 
 
 def test_unless():

@@ -21,6 +21,19 @@ def test_director_vip_already_on_the_subnet_interface_is_ok():
     assert ip_address.plan({"address": "10.20.0.10/32"}, load("director")) == []
 
 
+def test_director_ip_placed_near_itself():
+    # The director role gives near = the DIP itself: its own /24 on ens3 is where it belongs.
+    args = {"address": "10.20.0.2/24", "near": "10.20.0.2", "hint": "lvs_dip_interface"}
+    assert ip_address.plan(args, load("director")) == []
+
+
+def test_stray_vip_copy_follows_the_subnet():
+    facts = load("director")
+    facts.interfaces["ens4"].addresses.append(IPv4Interface("10.20.0.10/32"))
+    (change,) = ip_address.plan({"address": "10.20.0.10/32"}, facts)
+    assert change.commands == ("ip addr del 10.20.0.10/32 dev ens4",)
+
+
 def test_new_vip_goes_to_the_interface_holding_near():
     facts = load("director")
     (change,) = ip_address.plan({"address": "10.20.0.50/32", "near": "10.20.0.1"}, facts)

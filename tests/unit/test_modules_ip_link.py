@@ -33,7 +33,10 @@ def test_dummy_is_created_only_if_missing_then_up():
     facts = load("director")
     (change,) = ip_link.plan({"name": "lvs0", "kind": "dummy"}, facts)
     # Loading the dummy module may create dummy0 on its own: the add is guarded.
-    assert change.commands == ("ip link show lvs0 >/dev/null 2>&1 || ip link add lvs0 type dummy", "ip link set lvs0 up")
+    assert change.commands == (
+        "ip link show lvs0 >/dev/null 2>&1 || ip link add lvs0 type dummy",
+        "ip link set lvs0 up",
+    )
     facts.interfaces["lvs0"] = Interface("lvs0", "aa:bb:cc:dd:ee:ff", True, "dummy")
     assert ip_link.plan({"name": "lvs0", "kind": "dummy"}, facts) == []
 
@@ -65,6 +68,7 @@ def test_errors():
 
 def test_boot_lines():
     facts = load("director")
-    assert ip_link.boot_lines({"name": "tunl0", "kind": "ipip", "module": "ipip"}, facts) == ["modprobe ipip", "ip link set tunl0 up"]
+    tunnel = {"name": "tunl0", "kind": "ipip", "module": "ipip"}
+    assert ip_link.boot_lines(tunnel, facts) == ["modprobe ipip", "ip link set tunl0 up"]
     assert ip_link.boot_lines({"name": "lvs0", "kind": "dummy"}, facts)[-1] == "ip link set lvs0 up"
     assert ip_link.boot_lines({"name": "lvs0", "kind": "dummy", "state": "absent"}, facts) == []

@@ -43,7 +43,8 @@ def test_new_route_and_absent():
 
 
 def test_boot_lines_and_validation():
-    assert ip_route.boot_lines({"dst": "default", "via": "10.20.0.2"}, realserver()) == ["ip route replace default via 10.20.0.2"]
+    lines = ip_route.boot_lines({"dst": "default", "via": "10.20.0.2"}, realserver())
+    assert lines == ["ip route replace default via 10.20.0.2"]
     with pytest.raises(ModuleError, match="host bits"):
         ip_route.facts_needed({"dst": "10.40.0.1/24", "via": "10.20.0.3"})
     with pytest.raises(ModuleError, match="via"):

@@ -12,7 +12,8 @@ from lvsdeploy.modules.base import FactsRequest, ModuleError
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"
 ARGS = {"src": "10.20.0.20:/srv/lvs/content", "path": "/var/www/html", "fstype": "nfs", "opts": "ro,vers=4.2,_netdev"}
 LINE = "10.20.0.20:/srv/lvs/content /var/www/html nfs ro,vers=4.2,_netdev 0 0 # lvsdeploy"
-NFS_LIVE = Mount("10.20.0.20:/srv/lvs/content", "/var/www/html", "nfs4", "ro,relatime,vers=4.2,rsize=131072,hard,proto=tcp,sec=sys")
+NFS_OPTS = "ro,relatime,vers=4.2,rsize=131072,hard,proto=tcp,sec=sys,addr=10.20.0.20"
+NFS_LIVE = Mount("10.20.0.20:/srv/lvs/content", "/var/www/html", "nfs4", NFS_OPTS)
 
 
 def load(host):
@@ -35,7 +36,8 @@ def test_mounted_with_expanded_kernel_options_is_ok():
 def test_fresh_host_gets_the_line_then_the_mount():
     facts = load("director")
     (change,) = mount.plan(ARGS, facts)
-    assert change.diff == (f"+ {LINE}", "+ mounted 10.20.0.20:/srv/lvs/content on /var/www/html type nfs (ro,vers=4.2,_netdev)")
+    mounted = "+ mounted 10.20.0.20:/srv/lvs/content on /var/www/html type nfs (ro,vers=4.2,_netdev)"
+    assert change.diff == (f"+ {LINE}", mounted)
     assert change.commands[-2:] == ("mkdir -p -- /var/www/html", "mount /var/www/html")
     assert any("systemctl daemon-reload" in c for c in change.commands)
     # Idempotence: the fstab the commands write, and the mount the kernel then reports.
@@ -59,7 +61,8 @@ def test_absent_unmounts_first_and_removes_only_our_line():
     assert change.diff[-1] == f"- {LINE}"
     assert not any("rm " in c or "rmdir" in c for c in change.commands)  # the content elsewhere is kept
     facts.mounts = [m for m in facts.mounts if m.path != "/var/www/html"]
-    facts.files["/etc/fstab"] = FileFact(True, fstab_of(facts).replace(LINE + "\n", "").encode(), "0644", "root", "root", "file")
+    without = fstab_of(facts).replace(LINE + "\n", "").encode()
+    facts.files["/etc/fstab"] = FileFact(True, without, "0644", "root", "root", "file")
     assert mount.plan({"path": "/var/www/html", "state": "absent"}, facts) == []
 
 

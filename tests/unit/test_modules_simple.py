@@ -28,7 +28,8 @@ def test_package_failure_message_and_exit_status_when_apt_cannot_install(tmp_pat
     (tmp_path / "apt-get").write_text("#!/bin/sh\nexit 100\n")
     (tmp_path / "apt-get").chmod(0o755)
     (command,) = package.plan({"name": "ipvsadm"}, HostFacts()).pop().commands
-    run = subprocess.run(["sh", "-c", f"set -e\nPATH={tmp_path}:$PATH\n{command}\necho after"], capture_output=True, text=True)
+    script = f"set -e\nPATH={tmp_path}:$PATH\n{command}\necho after"
+    run = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
     assert run.returncode == 1 and "after" not in run.stdout
     assert "package(s) ipvsadm not installed and could not be installed (no package mirror reachable?)" in run.stderr
 
