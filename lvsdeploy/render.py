@@ -27,7 +27,8 @@ def plan(console: Console, runs: list[list[HostRun]], verbose: bool = False) -> 
             continue
         console.print(f"[bold]{run.host.name}[/]: {len(changes)} change{'s' * (len(changes) != 1)}{suffix}")
         for planned in changes:
-            console.print(f"  [bold yellow]~ {escape(planned.change.resource)}[/]  [dim]{escape(planned.task)}[/]")
+            console.print(f"  [bold yellow]~ {escape(planned.change.resource)}[/]  [dim]{escape(planned.task)}[/]",
+                          soft_wrap=True)
             for line in planned.change.diff:
                 console.print("      " + diff_line(line), soft_wrap=True)
         for name, _ in run.plan.handlers:

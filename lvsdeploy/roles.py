@@ -129,13 +129,17 @@ def expand(role: Role, task: Task, variables: dict) -> list[RenderedTask]:
             if module == "template":
                 args = _template_to_file(args, local)
                 module = "file"
-            label = f"{role.name}: {task.name}" + (f" ({item})" if task.loop is not None else "")
+            label = f"{role.name}: {task.name}" + (f" ({_item_label(item)})" if task.loop is not None else "")
             rendered.append(RenderedTask(label, module, args, task.notify))
         return rendered
     except RoleError:
         raise
     except Exception as exc:  # jinja2 errors carry the useful text
         raise RoleError(f"{where}: {exc}") from None
+
+
+def _item_label(item) -> str:
+    return str(item["key"]) if isinstance(item, dict) and "key" in item else str(item)
 
 
 def _template_to_file(args: dict, variables: dict) -> dict:

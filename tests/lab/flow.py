@@ -1,0 +1,136 @@
+"""One topology, booted once, exercised end to end. test_nat/test_dr/test_tun pick the topology.
+
+The order is the story a user lives: boot, see the network, apply, verify, apply again (nothing to do),
+break things by hand and watch plan show them and apply repair them, change a weight under traffic,
+reboot everything and verify with no apply, then tear down and leave nothing behind.
+"""
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from rich.console import Console
+
+from lvsdeploy.lab import control, paths
+
+from .lab import cli, edited_inventory, ssh
+
+
+class TopologyFlow:
+    MODE = ""
+    LAB = ""
+    DRIFT = ("", "")   # a hand-made change on rs1, and the resource plan must name
+
+    @pytest.fixture(scope="class")
+    def lab(self):
+        console = Console()
+        control.down(console, self.LAB, quiet=True)
+        state = control.up(console, self.MODE, self.LAB)
+        yield state
+        control.down(console, self.LAB, quiet=True)
+
+    @pytest.fixture(scope="class")
+    def inventory(self, lab) -> Path:
+        return lab.dir / "inventory.yml"
+
+    # --- the lab itself --------------------------------------------------------------------------------
+    def test_every_vm_answers_ssh_with_its_name(self, lab):
+        for name in lab.ports:
+            assert ssh(self.LAB, name, "hostname").stdout.strip() == name
+
+    def test_management_nic_has_no_default_route(self, lab):
+        for name in lab.ports:
+            routes = ssh(self.LAB, name, "ip -4 route show default").stdout.strip()
+            assert routes == "", f"{name} has a default route before lvsdeploy ran: {routes}"
+
+    def test_topology_property(self, lab):
+        self.check_topology(lab)
+
+    def check_topology(self, lab):
+        raise NotImplementedError
+
+    def test_realservers_serve_whoami(self, lab):
+        for spec in lab.topology.vms:
+            if spec.http:
+                body = ssh(self.LAB, spec.name, "curl -s --max-time 5 http://127.0.0.1/whoami").stdout.strip()
+                assert body == spec.name
+
+    # --- the engine on it ------------------------------------------------------------------------------
+    def test_validate(self, inventory):
+        result = cli("validate", str(inventory))
+        assert result.returncode == 0 and "valid" in result.stdout
+
+    def test_first_apply_changes_and_converges(self, inventory):
+        result = cli("apply", "--yes", "--detailed-exitcode", "-v", str(inventory))
+        assert result.returncode == 2, "the first apply on fresh VMs must change something"
+        assert "failed" not in result.stdout.split("Recap")[-1]
+
+    def test_verify_passes(self, inventory):
+        result = cli("verify", str(inventory))
+        assert result.returncode == 0
+
+    def test_traffic_reaches_every_realserver(self, lab):
+        seen = self.whoami_counts(lab, 20)
+        realservers = {v.name for v in lab.topology.vms if v.group == "realservers"}
+        assert set(seen) == realservers and all(n == 10 for n in seen.values()), seen
+
+    def test_second_apply_reports_zero_changes(self, inventory):
+        plan = cli("plan", "-v", str(inventory))
+        assert plan.returncode == 0 and "Plan: 0 changes" in plan.stdout
+        assert "(1 round trips)" in plan.stdout
+        result = cli("apply", "--yes", "--detailed-exitcode", str(inventory))
+        assert result.returncode == 0
+
+    def test_hand_made_drift_is_shown_then_repaired(self, lab, inventory):
+        rip, vip = self.rip(lab, "rs2"), lab.topology.vip
+        ssh(self.LAB, "director1", f"ipvsadm -d -t {vip}:80 -r {rip}:80")
+        command, resource = self.DRIFT
+        ssh(self.LAB, "rs1", command)
+        plan = cli("plan", str(inventory))
+        assert plan.returncode == 2
+        assert f"+ -> {rip}:80" in plan.stdout
+        assert resource in plan.stdout
+        assert "Plan: 2 changes on 2 of" in plan.stdout, "plan must show exactly the hand-made changes"
+        assert cli("apply", "--yes", str(inventory)).returncode == 0
+        assert cli("plan", str(inventory)).returncode == 0
+
+    def test_weight_change_under_traffic_loses_no_request(self, lab, inventory, tmp_path):
+        def heavier(data):
+            data["all"]["vars"]["lvs_virtual_services"][0]["realservers"][1]["weight"] = 3
+        changed = edited_inventory(inventory, tmp_path / "weights.yml", heavier)
+        loop = ("end=$(($(date +%s)+40)); ok=0; bad=0; while [ $(date +%s) -lt $end ]; do "
+                f"if curl -s -o /dev/null --max-time 5 http://{lab.topology.vip}/whoami; then ok=$((ok+1)); "
+                "else bad=$((bad+1)); fi; done; echo $ok $bad")
+        traffic = subprocess.Popen(control.ssh_argv(self.LAB, "client", [loop]), stdout=subprocess.PIPE, text=True)
+        time.sleep(5)
+        assert cli("apply", "--yes", str(changed)).returncode == 0
+        ok, bad = map(int, traffic.communicate(timeout=120)[0].split())
+        assert ok > 0 and bad == 0, f"{bad} of {ok + bad} requests failed during the re-apply"
+        weights = ssh(self.LAB, "director1", "ipvsadm -Sn").stdout
+        assert f"-r {self.rip(lab, 'rs2')}:80 " in weights and "-w 3" in weights
+        assert cli("apply", "--yes", str(inventory)).returncode == 0   # back to the lab's weights
+
+    def test_everything_survives_a_reboot_without_apply(self, lab, inventory):
+        control.reboot(Console(), self.LAB)
+        assert cli("verify", str(inventory)).returncode == 0
+        assert cli("plan", str(inventory)).returncode == 0
+
+    def test_lab_down_leaves_nothing_behind(self, lab):
+        runtimes = lab.runtimes()
+        control.down(Console(), self.LAB)
+        assert not any(rt.pid() for rt in runtimes)
+        assert not paths.lab_dir(self.LAB).exists()
+        leftover = subprocess.run(["pgrep", "-f", str(paths.lab_dir(self.LAB))], stdout=subprocess.PIPE, text=True)
+        assert leftover.stdout.strip() == "", f"processes left: {leftover.stdout}"
+        control.down(Console(), self.LAB)    # safe to run twice
+
+    # --- helpers ---------------------------------------------------------------------------------------
+    def rip(self, lab, host: str) -> str:
+        return lab.topology.vm(host).host_vars["lvs_rip"].split("/")[0]
+
+    def whoami_counts(self, lab, requests: int) -> dict[str, int]:
+        out = ssh(self.LAB, "client", f"for i in $(seq {requests}); do curl -s --max-time 5 "
+                                      f"http://{lab.topology.vip}/whoami; done").stdout.split()
+        return {name: out.count(name) for name in set(out)}

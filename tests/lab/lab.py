@@ -1,0 +1,41 @@
+"""Helpers for lab tests: run the real CLI, run commands on lab VMs, edit inventories."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from lvsdeploy.lab import control
+
+
+def cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run `lvsdeploy ARGS` as a user would; output is kept for assertions and shown on failure."""
+    result = subprocess.run([sys.executable, "-m", "lvsdeploy", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                            env={"COLUMNS": "200", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                 **_passthrough_env()})
+    print(f"$ lvsdeploy {' '.join(args)}  -> exit {result.returncode}\n{result.stdout}")
+    return result
+
+
+def _passthrough_env() -> dict:
+    import os
+    return {k: v for k, v in os.environ.items() if k.startswith(("LVSDEPLOY_", "HOME", "PYTHON"))}
+
+
+def ssh(lab: str, host: str, command: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    result = subprocess.run(control.ssh_argv(lab, host, [command]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{host}: `{command}` exited {result.returncode}: {result.stderr.strip()}")
+    return result
+
+
+def edited_inventory(source: Path, dest: Path, edit) -> Path:
+    """A copy of an inventory with `edit(data)` applied (data is the parsed YAML)."""
+    data = copy.deepcopy(yaml.safe_load(source.read_text()))
+    edit(data)
+    dest.write_text(yaml.safe_dump(data, sort_keys=False))
+    return dest

@@ -1,0 +1,16 @@
+"""NAT: real servers live on a private segment only; the client cannot reach them directly."""
+
+from .flow import TopologyFlow
+from .lab import ssh
+
+
+class TestNat(TopologyFlow):
+    MODE = "nat"
+    LAB = "ci-nat"
+    DRIFT = ("ip route del default", "route default")
+
+    def check_topology(self, lab):
+        rip = self.rip(lab, "rs1")
+        direct = ssh(self.LAB, "client", f"curl -s --max-time 5 http://{rip}/whoami", check=False)
+        assert direct.returncode != 0, "the client must not reach a real server directly"
+        ssh(self.LAB, "director1", f"ping -c1 -W5 {rip}")   # the director does
