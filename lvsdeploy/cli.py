@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__, cli_lab, engine, render
-from .errors import InventoryError
+from .errors import InventoryError, did_you_mean
 from .inventory import load_cluster
 from .lab.errors import LabError
 
@@ -88,7 +88,15 @@ def _cluster_summary(cluster) -> str:
 
 
 def _plan_and_apply(args, cluster, console: Console) -> int:
-    limit = set(args.limit.split(",")) if args.limit else None
+    limit = {name.strip() for name in args.limit.split(",") if name.strip()} if args.limit else None
+    if limit:
+        known = set(cluster.hosts) | {g for h in cluster.hosts.values() for g in h.groups}
+        unknown = sorted(limit - known)
+        if unknown:
+            hints = [f"{n}{did_you_mean(n, sorted(known))}" for n in unknown]
+            Console(stderr=True, highlight=False).print(
+                f"[red]--limit names no host or group: {escape(', '.join(hints))}[/]")
+            return EXIT_ERROR
     runs = engine.plan_all(cluster, args.forks, limit)
     try:
         render.plan(console, runs, args.verbose)

@@ -7,7 +7,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from .lab import control, topology
+from .lab import control, image, prereqs, topology
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-storage", dest="storage", action="store_false", help="no storage1 VM")
     p.add_argument("--memory", type=int, default=512, metavar="MB", help="memory per VM (default 512)")
     p.add_argument("--mirror", help="Debian mirror for the image build (default: $LVSDEPLOY_MIRROR or deb.debian.org)")
+    p = lab.add_parser("image", help="build the lab image, or report the cached one")
+    p.add_argument("--mirror", help="Debian mirror (default: $LVSDEPLOY_MIRROR or deb.debian.org)")
     named("down", "stop the lab's VMs and switches and remove its files")
     named("status", "VMs, SSH ports, up/down")
     p = named("ssh", "open a shell on a lab VM, or run a command: lab ssh rs1 -- ip addr")
@@ -38,6 +40,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     cmd = args.lab_command
     if cmd == "up":
         control.up(console, args.topology, args.name, args.realservers, args.storage, args.memory, args.mirror)
+    elif cmd == "image":
+        prereqs.check()
+        cached = image.cached_image()
+        found = cached or image.ensure_image(console, args.mirror)
+        console.print(f"{'Cached' if cached else 'Built'} image: {found.dir}")
     elif cmd == "down":
         control.down(console, args.name)
     elif cmd == "status":

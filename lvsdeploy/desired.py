@@ -3,7 +3,9 @@
 Roles read these values as variables (`lvs_*`); they stay free of mode logic beyond `when:`.
 """
 
-from .model import Cluster, Host, VirtualService
+import posixpath
+
+from .model import Cluster, Host, Share, VirtualService
 from .modules.ipvs import scheduler_modules
 
 # ipvsadm forwarding method per LVS mode (-m masquerading, -g gatewaying, -i ipip)
@@ -18,6 +20,9 @@ def host_vars(cluster: Cluster, host: Host) -> dict:
         computed.update(director_vars(cluster, host))
     if host.is_realserver:
         computed.update(realserver_vars(cluster, host))
+        computed.update(share_mount_vars(cluster, host))
+    if host.is_storage:
+        computed.update(storage_vars(cluster, host))
     # What the boot role persists: the union over the host's roles.
     computed["lvs_kernel_modules"] = computed.get("lvs_director_modules", []) + (
         ["ipip"] if "tun" in computed.get("lvs_realserver_modes", []) else [])
@@ -85,3 +90,69 @@ def realserver_vars(cluster: Cluster, host: Host) -> dict:
         "lvs_tunl0_vips": vips("tun"),
         "lvs_nat_gateway": gateway,
     }
+
+
+# ---- shared storage --------------------------------------------------------------------------------
+
+# fstab type per share type (gfs2 will mount a shared block device instead of a server's export)
+SHARE_FSTYPE = {"nfs": "nfs"}
+# Mount options lvsdeploy adds when the inventory's leave them out, so a share survives a reboot on its own:
+# _netdev orders the mount after the network; bg lets a real server that boots before its storage node finish
+# booting (systemd turns it into a mount that retries without a time limit and does not hold up the boot).
+NETWORK_MOUNT_OPTIONS = ("_netdev",)
+RETRY_CHOICES = ("bg", "fg", "x-systemd.automount")   # any one of these means "the user chose how"
+
+
+def share_client_address(host: Host):
+    """The address a share client reaches its storage node from: its RIP (a real server), else its own."""
+    for iface in (host.rip, host.dip, host.client_ip, host.storage_ip):
+        if iface is not None:
+            return iface.ip
+    return None
+
+
+def share_source(cluster: Cluster, share: Share) -> str:
+    """What a client mounts: "10.20.0.5:/srv/lvs/content"."""
+    return f"{cluster.hosts[share.server].storage_ip.ip}:{posixpath.normpath(share.export)}"
+
+
+def mount_options(share: Share) -> str:
+    opts = share.options.mount.split(",")
+    keys = {o.partition("=")[0] for o in opts}
+    opts += [o for o in NETWORK_MOUNT_OPTIONS if o not in keys]
+    if not keys & set(RETRY_CHOICES):
+        opts.append("bg")
+    return ",".join(opts)
+
+
+def share_mounts(cluster: Cluster, host: Host) -> list[dict]:
+    """Arguments of the `mounts` module for a share client: one entry per share it mounts."""
+    return [
+        {"src": share_source(cluster, share), "path": posixpath.normpath(share.mount),
+         "fstype": SHARE_FSTYPE[share.type], "opts": mount_options(share)}
+        for share in cluster.shares_for_client(host.name)
+    ]
+
+
+def share_mount_vars(cluster: Cluster, host: Host) -> dict:
+    return {"lvs_share_mounts": share_mounts(cluster, host)}
+
+
+def exports(cluster: Cluster, host: Host) -> list[dict]:
+    """The NFS exports of a storage node: each share's directory to its clients' addresses, one /32 each
+    (never a wildcard: a share with no client address is listed with no clients, and the template comments
+    it out)."""
+    result = []
+    for share in cluster.shares_on_server(host.name):
+        addresses = [share_client_address(cluster.hosts[c]) for c in share.clients or [] if c in cluster.hosts]
+        result.append({
+            "name": share.name,
+            "path": posixpath.normpath(share.export),
+            "clients": [f"{a}/32" for a in dict.fromkeys(addresses) if a is not None],
+            "options": share.options.export,
+        })
+    return result
+
+
+def storage_vars(cluster: Cluster, host: Host) -> dict:
+    return {"lvs_exports": exports(cluster, host)}

@@ -95,6 +95,8 @@ def _apply_one(cluster: Cluster, run: HostRun) -> HostRun:
             run.status = "ok"
     except RemoteError as exc:
         run.status, run.error = "failed", str(exc)
+    except Exception as exc:  # a host's failure is reported in the recap, never as a traceback
+        run.status, run.error = "failed", f"{run.host.name}: {type(exc).__name__}: {exc}"
     finally:
         run.seconds += time.monotonic() - started
     return run
@@ -106,8 +108,13 @@ def _failure_text(plan: HostPlan, stdout: str, stderr: str) -> str:
     where = "before the first change"
     if marks:
         last = marks[-1]
-        where = (f"handler {' '.join(last[1:])}" if last[0] == "handler"
-                 else f"change {plan.changes[int(last[0])].change.resource} ({plan.changes[int(last[0])].task})")
+        if last[0] == "handler":
+            where = f"handler {' '.join(last[1:])}"
+        elif last[0] == "done":
+            where = "the end of the script (every change ran; the session did not end cleanly)"
+        else:
+            planned = plan.changes[int(last[0])]
+            where = f"change {planned.change.resource} ({planned.task})"
     output = "\n".join(l for l in (stdout + stderr).splitlines() if not l.startswith(APPLY_MARK))
     return f"{plan.host}: failed at {where}:\n{output.strip()[-1500:]}"
 

@@ -82,8 +82,9 @@ def plan_host(cluster: Cluster, host: Host, facts: HostFacts) -> HostPlan:
     except (RoleError, ModuleError) as exc:
         plan.error = str(exc)
         return plan
-    for role in roles.values():
-        plan.handlers.extend((n, c) for n, c in role.handlers.items() if n in notified)
+    # One handler per name, however many roles define it: a reload runs once per apply.
+    handlers = {n: c for role in roles.values() for n, c in role.handlers.items()}
+    plan.handlers.extend((n, c) for n, c in handlers.items() if n in notified)
     unknown = notified - {n for n, _ in plan.handlers}
     if unknown:
         plan.error = f"notified handlers that no role defines: {', '.join(sorted(unknown))}"

@@ -9,6 +9,11 @@ from .engine import HostRun
 STYLE = {"+": "green", "-": "red", "~": "yellow", "@": "cyan"}
 
 
+def _without_host(run: HostRun) -> str:
+    """Errors name their host already (they are also raised outside the renderer)."""
+    return (run.error or "failed").removeprefix(f"{run.host.name}: ")
+
+
 def diff_line(line: str) -> str:
     stripped = line.lstrip()
     style = STYLE.get(stripped[:1]) if not stripped.startswith(("+++", "---")) else "bold"
@@ -18,7 +23,7 @@ def diff_line(line: str) -> str:
 def plan(console: Console, runs: list[list[HostRun]], verbose: bool = False) -> None:
     for run in (r for phase in runs for r in phase):
         if run.status == "failed":
-            console.print(f"[bold red]{run.host.name}[/]: [red]{escape(run.error or 'failed')}[/]")
+            console.print(f"[bold red]{run.host.name}[/]: [red]{escape(_without_host(run))}[/]")
             continue
         changes = run.plan.changes
         suffix = f"  [dim]({run.round_trips} round trips)[/]" if verbose else ""
@@ -54,4 +59,4 @@ def recap(console: Console, runs: list[list[HostRun]]) -> None:
     console.print(table)
     for run in (r for phase in runs for r in phase):
         if run.status in ("failed", "skipped") and run.error:
-            console.print(f"[red]{escape(run.host.name)}: {escape(run.error)}[/]")
+            console.print(f"[red]{escape(run.host.name)}: {escape(_without_host(run))}[/]")

@@ -6,6 +6,7 @@ bound to `item`) and `notify:` (handler names). `template:` tasks render a file 
 """
 
 import os
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 ROLES_DIR = Path(os.environ.get("LVSDEPLOY_ROLES", PROJECT_DIR / "roles"))
 TEMPLATES_DIR = Path(os.environ.get("LVSDEPLOY_TEMPLATES", PROJECT_DIR / "templates"))
 OMIT = "__lvsdeploy_omit__"
+TASK_KEYS = {"name", "when", "loop", "notify"}
 # group -> role applied to its hosts, in this order on a host that is in several groups
 GROUP_ROLES = [("realservers", "realserver"), ("directors", "director"), ("storage", "storage")]
 
@@ -78,6 +80,7 @@ def _read_yaml(path: Path, default):
         return yaml.safe_load(f) or default
 
 
+@lru_cache(maxsize=None)
 def load_role(name: str) -> Role:
     base = ROLES_DIR / name
     if not base.is_dir():
@@ -88,6 +91,10 @@ def load_role(name: str) -> Role:
         if len(modules) != 1:
             raise RoleError(f"role {name}: task {i + 1} ({raw.get('name', '?')}): needs exactly one module of "
                             f"{', '.join(sorted([*MODULES, 'template']))}")
+        unknown = set(raw) - TASK_KEYS - {modules[0]}
+        if unknown:
+            raise RoleError(f"role {name}: task {i + 1} ({raw.get('name', '?')}): unknown key(s) "
+                            f"{', '.join(sorted(unknown))}; a task has {', '.join(sorted(TASK_KEYS))} and one module")
         notify = raw.get("notify", ())
         tasks.append(Task(name, raw.get("name", modules[0]), modules[0], raw[modules[0]], raw.get("when"),
                           raw.get("loop"), tuple([notify] if isinstance(notify, str) else notify)))
@@ -101,10 +108,15 @@ def roles_for(groups) -> list[Role]:
     return [load_role(n) for n in ["common", *middle, "boot"]] if middle else []
 
 
+@lru_cache(maxsize=4096)
+def _compiled(source: str):
+    return NATIVE.from_string(source)
+
+
 def render(value: Any, variables: dict) -> Any:
     """Render every string inside `value`; keys whose value renders to `omit` are dropped."""
     if isinstance(value, str):
-        return NATIVE.from_string(value).render(variables) if "{" in value else value
+        return _compiled(value).render(variables) if "{" in value else value
     if isinstance(value, list):
         return [render(v, variables) for v in value]
     if isinstance(value, dict):
@@ -122,7 +134,7 @@ def expand(role: Role, task: Task, variables: dict) -> list[RenderedTask]:
         rendered = []
         for item in items:
             local = {**scope, "item": item} if task.loop is not None else scope
-            if task.when is not None and not NATIVE.from_string("{{ " + task.when + " }}").render(local):
+            if task.when is not None and not _compiled("{{ " + task.when + " }}").render(local):
                 continue
             args = render(task.args, local)
             module = task.module

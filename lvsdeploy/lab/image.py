@@ -114,8 +114,20 @@ def build_image(console: Console, mirror: str) -> Image:
     (work / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
+    _prune_other_images(key)
     console.print(f"Image ready in {manifest['built_seconds']} s: {final}")
     return Image(final)
+
+
+def _prune_other_images(key: str) -> None:
+    """Images with another key are never used again; remove them unless a lab exists (its overlays may
+    still be backed by one)."""
+    labs = images_dir().parent / "labs"
+    if labs.exists() and any(labs.iterdir()):
+        return
+    for other in images_dir().iterdir():
+        if other.name != key and not other.name.endswith(".build"):
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _debootstrap(root: Path, mirror: str, log: Path, status) -> None:

@@ -20,12 +20,21 @@ def inventory_data(lab_dir: Path, topo: Topology, ports: dict[str, int]) -> dict
         "name": "web", "vip": topo.vip, "port": 80, "protocol": "tcp", "mode": LVS_MODE[topo.mode],
         "scheduler": "rr", "realservers": [{"host": rs, "weight": 1} for rs in realservers],
     }
+    shared = {}
+    storage = [v.name for v in topo.vms if v.group == "storage"]
+    if storage:
+        # nginx serves /var/www/html, so /shared/<file> on the VIP comes from the storage node via every real server
+        shared["lvs_shared_storage"] = [{
+            "name": "content", "type": "nfs", "server": storage[0],
+            "export": "/srv/lvs/content", "mount": "/var/www/html/shared",
+        }]
     return {"all": {
         "vars": {
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(lab_dir / "id_ed25519"),
             "lvs_known_hosts_file": str(lab_dir / "known_hosts"),
             "lvs_virtual_services": [service],
+            **shared,
         },
         "children": {g: body for g, body in groups.items() if body["hosts"]},
     }}

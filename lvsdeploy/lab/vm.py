@@ -11,6 +11,9 @@ from .errors import LabError
 from .image import ROOT_LABEL, Image
 
 MGMT_ADDRESS = "10.0.2.15/24"   # slirp's guest address; no default route is ever set on it
+# Under TCG every emulated instruction counts: no speculative-execution mitigations (these are throwaway lab
+# VMs), no KASLR, and a quiet console.
+KERNEL_ARGS = "console=ttyS0 quiet panic=10 mitigations=off nokaslr tsc=reliable no_timer_check"
 
 
 @dataclass
@@ -78,15 +81,15 @@ def qemu_command(vm: VmRuntime, spec, image: Image, accel: str, memory_mb: int,
         "qemu-system-x86_64", "-name", f"lvslab-{vm.name}", "-accel", accel, "-cpu", "max" if accel == "tcg" else "host",
         "-m", str(memory_mb), "-smp", "1",
         "-kernel", str(image.kernel), "-initrd", str(image.initrd),
-        "-append", f"root=LABEL={ROOT_LABEL} ro console=ttyS0 quiet panic=10",
+        "-append", f"root=LABEL={ROOT_LABEL} ro {KERNEL_ARGS}",
         "-drive", f"file={vm.overlay},if=virtio,format=qcow2",
         "-device", "virtio-rng-pci",   # sshd needs entropy at boot; TCG guests have little
         "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{vm.ssh_port}-:22",
-        "-device", f"virtio-net-pci,netdev=mgmt,mac={vm.mac(0)}",
+        "-device", f"virtio-net-pci,netdev=mgmt,mac={vm.mac(0)},romfile=",   # no PXE ROM: direct kernel boot
     ]
     for i, (segment, _) in enumerate(spec.nics):
         cmd += ["-netdev", f"vde,id=net{i + 1},sock={switch_socks[segment]}",
-                "-device", f"virtio-net-pci,netdev=net{i + 1},mac={vm.mac(i + 1)}"]
+                "-device", f"virtio-net-pci,netdev=net{i + 1},mac={vm.mac(i + 1)},romfile="]
     cmd += fw_cfg_args
     cmd += ["-display", "none", "-serial", f"file:{vm.console_log}",
             "-monitor", f"unix:{vm.dir / 'monitor.sock'},server,nowait",

@@ -18,6 +18,7 @@ from lvsdeploy.modules import (
     ipvs,
     kernel_module,
     mount,
+    mounts,
     package,
     service,
     sysctl,
@@ -26,7 +27,7 @@ from lvsdeploy.modules.base import Change, FactsRequest, ModuleError
 
 MODULES: dict[str, ModuleType] = {
     m.NAME: m
-    for m in (package, kernel_module, sysctl, file, ip_address, ip_route, ip_link, service, command, ipvs, mount)
+    for m in (package, kernel_module, sysctl, file, ip_address, ip_route, ip_link, service, command, ipvs, mount, mounts)
 }
 
 __all__ = ["MODULES", "Change", "FactsRequest", "ModuleError"]

@@ -4,6 +4,9 @@ lvsdeploy owns only the fstab lines it wrote, which end in `# lvsdeploy`; any ot
 point is the administrator's and stops the plan instead of being overwritten. The live mount is compared on
 what the kernel echoes back: NFS options come back expanded (vers=4.2,rsize=...,addr=...), so only the
 options the user gave that the kernel reports verbatim are compared.
+
+Each task rewrites /etc/fstab from the facts read before the apply, so two `mount` tasks on one host would
+overwrite each other's line: for several mounts, use `mounts` (the whole list in one task).
 """
 
 from __future__ import annotations
@@ -69,6 +72,41 @@ def _mount_point(line: str) -> str | None:
     return unescape(fields[1]).rstrip("/") or "/"
 
 
+def is_ours(line: str) -> bool:
+    return _mount_point(line) is not None and line.rstrip().endswith(MARK)
+
+
+def fstab_lines(facts) -> tuple[object, list[str]]:
+    """(the FileFact of /etc/fstab, its lines); raises when the facts were not requested."""
+    fstab = facts.files.get(FSTAB)
+    if fstab is None:
+        raise ModuleError(f"{NAME}: no facts were read for {FSTAB} (facts_needed was not merged)")
+    text = (fstab.content or b"").decode("utf-8", "surrogateescape") if fstab.exists else ""
+    return fstab, text.splitlines()
+
+
+def check_not_theirs(path: str, lines: list[str]) -> None:
+    theirs = [line for line in lines if _mount_point(line) == path and not is_ours(line)]
+    if theirs:
+        raise ModuleError(
+            f"{NAME}: {FSTAB} already has a line for {path} that lvsdeploy did not write ({theirs[0]!r});"
+            f" remove it, or end it with '{MARK}' to hand it over"
+        )
+
+
+def live_mount(facts, path: str):
+    """The mount the kernel shows on `path` (the topmost when stacked), or None."""
+    return ([m for m in facts.mounts if m.path.rstrip("/") == path] or [None])[-1]
+
+
+def write_fstab_commands(fstab, lines: list[str]) -> list[str]:
+    content = "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
+    return [
+        *write_commands(FSTAB, content, fstab.mode or "0644", fstab.owner or "root", fstab.group or "root"),
+        DAEMON_RELOAD,
+    ]
+
+
 def _opts(text: str) -> dict[str, str | None]:
     result = {}
     for opt in text.split(","):
@@ -99,19 +137,10 @@ def live_matches(a: dict, live) -> bool:
 def plan(args: dict, facts) -> list[Change]:
     a = _args(args)
     path = a["path"]
-    fstab = facts.files.get(FSTAB)
-    if fstab is None:
-        raise ModuleError(f"{NAME}: no facts were read for {FSTAB} (facts_needed was not merged)")
-    text = (fstab.content or b"").decode("utf-8", "surrogateescape") if fstab.exists else ""
-    lines = text.splitlines()
-    ours = [i for i, line in enumerate(lines) if _mount_point(line) == path and line.rstrip().endswith(MARK)]
-    theirs = [line for line in lines if _mount_point(line) == path and not line.rstrip().endswith(MARK)]
-    if theirs:
-        raise ModuleError(
-            f"{NAME}: {FSTAB} already has a line for {path} that lvsdeploy did not write ({theirs[0]!r});"
-            f" remove it, or end it with '{MARK}' to hand it over"
-        )
-    live = ([m for m in facts.mounts if m.path.rstrip("/") == path] or [None])[-1]
+    fstab, lines = fstab_lines(facts)
+    ours = [i for i, line in enumerate(lines) if _mount_point(line) == path and is_ours(line)]
+    check_not_theirs(path, lines)
+    live = live_mount(facts, path)
 
     kept = [line for i, line in enumerate(lines) if i not in ours]
     if a["state"] == "absent":
@@ -123,11 +152,7 @@ def plan(args: dict, facts) -> list[Change]:
     fstab_diff, fstab_commands = [], []
     if new_lines != lines:
         fstab_diff = [f"- {lines[i]}" for i in ours] + ([f"+ {fstab_line(a)}"] if a["state"] == "mounted" else [])
-        content = "".join(line + "\n" for line in new_lines).encode("utf-8", "surrogateescape")
-        fstab_commands = [
-            *write_commands(FSTAB, content, fstab.mode or "0644", fstab.owner or "root", fstab.group or "root"),
-            DAEMON_RELOAD,
-        ]
+        fstab_commands = write_fstab_commands(fstab, new_lines)
 
     mount_diff, mount_commands = [], []
     if a["state"] == "absent":

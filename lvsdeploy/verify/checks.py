@@ -2,7 +2,10 @@
 host, check, expected and found."""
 
 import json
+import time
 from ipaddress import IPv4Interface
+
+from lvsdeploy.facts.mounts import parse_mounts
 
 
 def failure(host: str, check: str, expected, found) -> str:
@@ -58,3 +61,32 @@ def connection_counts(host, vip: str, port: int, protocol: str) -> dict[str, int
         elif parts[0] == "->" and inside and parts[1][0].isdigit():
             counts[parts[1]] = int(parts[2])
     return counts
+
+
+def wait_until(probe, timeout: float, interval: float = 3.0):
+    """probe() until it returns something truthy or `timeout` seconds pass; returns its last answer. For state
+    that comes back on its own after a boot (a background NFS mount retrying until its server is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer or time.monotonic() >= deadline:
+            return answer
+        time.sleep(interval)
+
+
+def live_mounts(host) -> list:
+    """The kernel's mounts (facts.Mount) as /proc/self/mounts lists them."""
+    return parse_mounts(host.check_output("cat /proc/self/mounts"))
+
+
+def nfs_exports(host) -> dict[str, dict[str, set[str]]]:
+    """What the NFS server exports now: path -> client -> options, from /var/lib/nfs/etab (one line per
+    path and client, written by exportfs and read by the server)."""
+    table: dict[str, dict[str, set[str]]] = {}
+    etab = host.run("cat /var/lib/nfs/etab")
+    for line in etab.stdout.splitlines():
+        path, _, rest = line.partition("\t")
+        client, _, opts = rest.partition("(")
+        if path and client:
+            table.setdefault(path, {})[client] = set(opts.rstrip(")").split(","))
+    return table

@@ -14,9 +14,19 @@ from lvsdeploy import desired
 from lvsdeploy.inventory import load_cluster
 
 
+def _default_inventory() -> str | None:
+    """$LVSDEPLOY_INVENTORY, else the inventory of the lab named by $LVSDEPLOY_LAB (molecule sets that)."""
+    if os.environ.get("LVSDEPLOY_INVENTORY"):
+        return os.environ["LVSDEPLOY_INVENTORY"]
+    if os.environ.get("LVSDEPLOY_LAB"):
+        from lvsdeploy.lab.paths import lab_dir
+        return str(lab_dir(os.environ["LVSDEPLOY_LAB"]) / "inventory.yml")
+    return None
+
+
 def pytest_addoption(parser):
-    parser.addoption("--inventory", default=os.environ.get("LVSDEPLOY_INVENTORY"),
-                     help="lvsdeploy inventory (default: $LVSDEPLOY_INVENTORY)")
+    parser.addoption("--inventory", default=_default_inventory(),
+                     help="lvsdeploy inventory (default: $LVSDEPLOY_INVENTORY, or the lab $LVSDEPLOY_LAB)")
 
 
 def _cluster(config):

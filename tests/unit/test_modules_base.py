@@ -11,7 +11,7 @@ NETWORK = {"ip_address", "ip_route", "ip_link"}
 def test_registry_lists_every_module_under_its_keyword():
     assert set(MODULES) == {
         "package", "kernel_module", "sysctl", "file", "ip_address", "ip_route",
-        "ip_link", "service", "command", "ipvs", "mount",
+        "ip_link", "service", "command", "ipvs", "mount", "mounts",
     }  # fmt: skip
     for name, module in MODULES.items():
         assert module.NAME == name

@@ -1,0 +1,154 @@
+"""Shared storage, per share: the storage node runs the NFS server and exports the directory to exactly the
+share's clients (their addresses, /32; nobody else); every client has it in fstab and mounted with the
+inventory's options; a file written on the storage node is served through the VIP by every real server.
+
+After a boot a share comes back on its own (a background mount retrying until its server answers), so the
+mount and read checks wait up to LVSDEPLOY_VERIFY_MOUNT_WAIT seconds (180) before failing."""
+
+import os
+import uuid
+from pathlib import PurePosixPath
+
+import pytest
+
+from lvsdeploy import desired
+from lvsdeploy.modules import mount
+from lvsdeploy.roles import load_role
+
+from .checks import connection_counts, failure, live_mounts, nfs_exports, wait_until
+from .conftest import _cluster
+
+MOUNT_WAIT = float(os.environ.get("LVSDEPLOY_VERIFY_MOUNT_WAIT", "180"))
+DOCUMENT_ROOT = PurePosixPath(os.environ.get("LVSDEPLOY_VERIFY_DOCUMENT_ROOT", "/var/www/html"))
+REQUESTS_PER_SERVER = int(os.environ.get("LVSDEPLOY_VERIFY_REQUESTS", "10"))
+
+
+def pytest_generate_tests(metafunc):
+    if "share" not in metafunc.fixturenames:
+        return
+    shares = _cluster(metafunc.config).shares
+    if shares:
+        metafunc.parametrize("share", shares, ids=[s.name for s in shares])
+    else:
+        skip = pytest.mark.skip(reason="the inventory has no shares (lvs_shared_storage)")
+        metafunc.parametrize("share", [pytest.param(None, marks=skip)], ids=["no-shares"])
+
+
+def _export(cluster, share) -> dict:
+    return next(e for e in desired.exports(cluster, cluster.hosts[share.server]) if e["name"] == share.name)
+
+
+def _mounting_clients(cluster, share) -> list[str]:
+    # the real server role mounts shares; other hosts listed as clients are exported to, not mounted on
+    return [c for c in share.clients or [] if cluster.hosts[c].is_realserver]
+
+
+def _wanted_mount(cluster, share, client: str) -> dict:
+    path = str(PurePosixPath(share.mount))
+    return next(m for m in desired.share_mounts(cluster, cluster.hosts[client]) if m["path"] == path)
+
+
+def _mounted(host, wanted: dict):
+    """The live mount on the share's mount point if it is the wanted one, else None (after waiting)."""
+    def probe():
+        live = [m for m in live_mounts(host) if m.path.rstrip("/") == wanted["path"]]
+        return live[-1] if live and mount.live_matches(wanted, live[-1]) else None
+    return wait_until(probe, MOUNT_WAIT)
+
+
+def test_nfs_server_running_and_enabled(share, cluster, remote):
+    host = remote(share.server)
+    service = host.service("nfs-server.service")
+    assert service.is_running, failure(share.server, "nfs-server.service", "running", "not running")
+    assert service.is_enabled, failure(share.server, "nfs-server.service", "enabled at boot", "not enabled")
+    export = _export(cluster, share)["path"]
+    assert host.file(export).is_directory, failure(share.server, f"share {share.name}", f"directory {export}",
+                                                   "no directory")
+
+
+def test_exported_to_its_clients_only(share, cluster, remote):
+    export = _export(cluster, share)
+    assert export["clients"], failure(share.server, f"share {share.name}", "at least one client address", "none")
+    host = remote(share.server)
+    exported = wait_until(lambda: nfs_exports(host).get(export["path"]), MOUNT_WAIT) or {}
+    assert set(exported) == set(export["clients"]), failure(
+        share.server, f"export {export['path']} clients", sorted(export["clients"]), sorted(exported) or "not exported")
+    wanted = set(export["options"].split(","))
+    for client, options in exported.items():
+        assert wanted <= options, failure(share.server, f"export {export['path']} to {client}",
+                                          f"options {sorted(wanted)}", f"missing {sorted(wanted - options)}")
+    exports_file = load_role("storage").defaults["lvs_exports_file"]
+    saved = host.file(exports_file).content_string
+    assert any(line.split()[:1] == [export["path"]] for line in saved.splitlines()), failure(
+        share.server, exports_file, f"a line for {export['path']} (kept for the next boot)", "none")
+
+
+def test_mounted_on_every_client(share, cluster, remote):
+    clients = _mounting_clients(cluster, share)
+    if not clients:
+        pytest.skip("no real server among the share's clients")
+    for client in clients:
+        wanted = _wanted_mount(cluster, share, client)
+        host = remote(client)
+        line = mount.fstab_line(wanted)
+        fstab = host.file(mount.FSTAB).content_string.splitlines()
+        assert line in fstab, failure(client, f"{mount.FSTAB} for share {share.name}", line,
+                                      [l for l in fstab if wanted["path"] in l] or "no line")
+        live = _mounted(host, wanted)
+        found = [f"{m.src} {m.fstype} ({m.opts})" for m in live_mounts(host) if m.path.rstrip("/") == wanted["path"]]
+        assert live, failure(client, f"mount {wanted['path']}",
+                             f"{wanted['src']} ({wanted['opts']}) within {MOUNT_WAIT:.0f} s", found or "not mounted")
+
+
+def test_file_on_storage_served_through_vip_by_every_realserver(share, cluster, remote):
+    mount_point = PurePosixPath(share.mount)
+    if not mount_point.is_relative_to(DOCUMENT_ROOT):
+        pytest.skip(f"{mount_point} is not under the web root {DOCUMENT_ROOT}: not reachable over HTTP")
+    if not cluster.clients() or not cluster.directors():
+        pytest.skip("needs a host in group clients and a director")
+    clients = set(_mounting_clients(cluster, share))
+    services = [s for s in cluster.services if s.protocol == "tcp" and s.vip and s.port and s.realservers
+                and {r.host for r in s.realservers if r.weight > 0} <= clients]
+    if not services:
+        pytest.skip(f"no TCP service with a VIP whose real servers (weight > 0) all mount share {share.name}")
+
+    token = uuid.uuid4().hex
+    name = f"lvsdeploy-verify-{token}.txt"
+    on_storage = f"{_export(cluster, share)['path']}/{name}"
+    storage = remote(share.server)
+    storage.check_output(f"printf '%s' {token} > {on_storage} && chmod 0644 {on_storage}")
+    try:
+        # Every real server reads it over NFS first: right after the storage node boots, NFSv4 refuses new
+        # opens for its grace period (90 s), and a web request would time out meanwhile.
+        for rs in sorted(clients):
+            path = f"{_wanted_mount(cluster, share, rs)['path']}/{name}"
+            host = remote(rs)
+            seen = wait_until(lambda: host.run(f"timeout 10 cat {path}").stdout == token, MOUNT_WAIT)
+            assert seen, failure(rs, f"{path} over NFS", f"the token written on {share.server}",
+                                 host.run(f"timeout 10 cat {path}").stderr.strip() or "other content")
+        for service in services:
+            _served_through_vip(cluster, remote, service, mount_point.relative_to(DOCUMENT_ROOT) / name, token)
+    finally:
+        storage.run(f"rm -f {on_storage}")
+
+
+def _served_through_vip(cluster, remote, service, relative: PurePosixPath, token: str) -> None:
+    client_name, director = cluster.clients()[0].name, cluster.directors()[0]
+    client, lb = remote(client_name), remote(director.name)
+    live = {f"{cluster.hosts[r.host].rip.ip}:{r.port}": r.host for r in service.realservers if r.weight > 0}
+    requests = REQUESTS_PER_SERVER * len(live)
+    url = f"http://{service.vip}:{service.port}/{relative}"
+    before = connection_counts(lb, str(service.vip), service.port, service.protocol)
+    out = client.check_output(f"for i in $(seq {requests}); do curl -s --max-time 5 {url}; echo; done")
+    after = connection_counts(lb, str(service.vip), service.port, service.protocol)
+    answered = out.split().count(token)
+    if answered != requests:
+        # Which real server does not serve it: ask each one directly from the director (it reaches every RIP).
+        wrong = [rs for dest, rs in live.items()
+                 if lb.run(f"curl -s --max-time 5 http://{dest}/{relative}").stdout != token]
+        assert False, failure(client_name, f"GET {url}", f"the token in all {requests} answers",
+                              f"{answered}; real servers not serving it: {wrong or 'none when asked directly'}")
+    delta = {dest: after.get(dest, 0) - before.get(dest, 0) for dest in live}
+    unreached = [live[d] for d, n in delta.items() if n <= 0]
+    assert not unreached, failure(director.name, f"{service.name} spread of {url}", "every real server reached",
+                                  delta)

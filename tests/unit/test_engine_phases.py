@@ -1,0 +1,209 @@
+"""engine.py: phases (storage -> real servers -> directors, --limit, one run per host), and plan/apply over
+fake sessions: a failed host stops the later phases, a host that does not converge fails."""
+
+import threading
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from lvsdeploy import engine
+from lvsdeploy.executor import RemoteError, RemoteResult
+from lvsdeploy.facts import HostFacts
+from lvsdeploy.inventory import load_cluster
+from lvsdeploy.modules.base import Change, FactsRequest
+from lvsdeploy.plan import APPLY_MARK, HostPlan, PlannedChange
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dr():
+    return load_cluster(REPO / "inventories" / "examples" / "dr.yml")
+
+
+@pytest.fixture
+def shared(tmp_path):
+    """both1 is a real server and a storage node; client1 is in no managed phase."""
+    path = tmp_path / "inv.yml"
+    path.write_text(dedent("""\
+        all:
+          vars:
+            lvs_virtual_services:
+              - {name: web, vip: 10.20.0.10, port: 80, mode: dr, realservers: [{host: rs1}, {host: both1}]}
+          children:
+            directors:
+              hosts:
+                director1: {ansible_host: 172.16.0.2, lvs_dip: 10.20.0.2/24}
+            realservers:
+              hosts:
+                rs1: {ansible_host: 172.16.0.11, lvs_rip: 10.20.0.11/24}
+                both1: {ansible_host: 172.16.0.13, lvs_rip: 10.20.0.13/24}
+            storage:
+              hosts:
+                both1: {lvs_storage_ip: 10.20.0.23/24}
+                storage2: {ansible_host: 172.16.0.21, lvs_storage_ip: 10.20.0.21/24}
+            clients:
+              hosts:
+                client1: {ansible_host: 172.16.0.100, lvs_client_ip: 10.20.0.100/24}
+        """))
+    return load_cluster(path)
+
+
+def names(phases) -> list[list[str]]:
+    return [[h.name for h in phase] for phase in phases]
+
+
+# ---- phases ------------------------------------------------------------------------------------------
+
+def test_phases_are_storage_then_realservers_then_directors(dr):
+    assert engine.PHASES == ("storage", "realservers", "directors")
+    assert names(engine.phases(dr)) == [["storage1"], ["rs1", "rs2"], ["director1"]]
+
+
+def test_clients_are_in_no_phase(dr):
+    assert "client1" not in {h for phase in names(engine.phases(dr)) for h in phase}
+
+
+@pytest.mark.parametrize("limit,expected", [
+    ({"rs2"}, [[], ["rs2"], []]),
+    ({"rs1", "director1"}, [[], ["rs1"], ["director1"]]),
+    ({"realservers"}, [[], ["rs1", "rs2"], []]),
+    ({"directors", "storage"}, [["storage1"], [], ["director1"]]),
+    ({"storage1", "realservers"}, [["storage1"], ["rs1", "rs2"], []]),
+    ({"all"}, [["storage1"], ["rs1", "rs2"], ["director1"]]),
+    ({"client1"}, [[], [], []]),
+    (None, [["storage1"], ["rs1", "rs2"], ["director1"]]),
+    (set(), [["storage1"], ["rs1", "rs2"], ["director1"]]),
+])
+def test_limit_by_host_and_by_group(dr, limit, expected):
+    assert names(engine.phases(dr, limit)) == expected
+
+
+def test_host_in_two_groups_runs_once_in_its_first_phase(shared):
+    assert names(engine.phases(shared)) == [["both1", "storage2"], ["rs1"], ["director1"]]
+    # Limited to its later group, it still runs once, in its first phase.
+    assert names(engine.phases(shared, {"realservers"})) == [["both1"], ["rs1"], []]
+    assert names(engine.phases(shared, {"both1"})) == [["both1"], [], []]
+
+
+# ---- plan_all / apply_all over fake sessions ---------------------------------------------------------
+
+class FakeSession:
+    def __init__(self, host, log, results):
+        self.host, self.log, self.results = host, log, results
+        self.round_trips = 0
+        self.closed = False
+
+    def run_script(self, script: str) -> RemoteResult:
+        self.round_trips += 1
+        self.log.append((self.host.name, script))
+        return self.results.get(self.host.name, RemoteResult(0, f"{APPLY_MARK} done\n", ""))
+
+    def close(self):
+        self.closed = True
+
+
+def change(resource: str, *commands: str) -> PlannedChange:
+    return PlannedChange(f"demo: {resource}", Change(resource, ("+ " + resource,), commands or ("true",)))
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """Fake SSH and planning. `plans[host]` is the list of plans plan_host returns, one per call."""
+    state = {"log": [], "results": {}, "plans": {}, "unreachable": set(), "sessions": {}}
+    lock = threading.Lock()
+
+    def connect(host):
+        if host.name in state["unreachable"]:
+            raise RemoteError(f"{host.name}: cannot reach {host.connection.host}:22: timed out")
+        session = FakeSession(host, state["log"], state["results"])
+        state["sessions"][host.name] = session
+        return session
+
+    def read_facts(session, request):
+        session.round_trips += 1
+        return HostFacts(hostname=session.host.name)
+
+    def plan_host(cluster, host, facts):
+        with lock:
+            queue = state["plans"].get(host.name) or [HostPlan(host.name)]
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    monkeypatch.setattr(engine, "connect", connect)
+    monkeypatch.setattr(engine, "read_facts", read_facts)
+    monkeypatch.setattr(engine, "facts_request", lambda cluster, host: FactsRequest())
+    monkeypatch.setattr(engine, "plan_host", plan_host)
+    return state
+
+
+def statuses(runs) -> dict[str, str]:
+    return {r.host.name: r.status for phase in runs for r in phase}
+
+
+def test_apply_runs_phase_by_phase_and_reports_changed_and_ok(dr, fake):
+    fake["plans"] = {name: [HostPlan(name, [change(f"file /etc/{name}")]), HostPlan(name)]
+                     for name in ("storage1", "rs1", "director1")}
+    runs = engine.plan_all(dr, forks=1)
+    assert statuses(runs) == {"storage1": "pending", "rs1": "pending", "rs2": "pending", "director1": "pending"}
+    engine.apply_all(dr, runs, forks=1)
+    assert statuses(runs) == {"storage1": "changed", "rs1": "changed", "rs2": "ok", "director1": "changed"}
+    # One apply script per changed host, storage before real servers before directors; rs2 had nothing to do.
+    assert [host for host, _ in fake["log"]] == ["storage1", "rs1", "director1"]
+    assert all(f"echo {APPLY_MARK} done" in script for _, script in fake["log"])
+    # Round trips: facts, apply, re-read for a changed host; facts only for an unchanged one.
+    assert {r.host.name: r.round_trips for phase in runs for r in phase} == {
+        "storage1": 3, "rs1": 3, "rs2": 1, "director1": 3}
+    engine.close_all(runs)
+    assert all(s.closed for s in fake["sessions"].values())
+
+
+def test_a_failed_realserver_stops_the_directors(dr, fake):
+    fake["plans"] = {"rs1": [HostPlan("rs1", [change("sysctl a.b"), change("address 10.20.0.10/32 dev lo")])],
+                     "director1": [HostPlan("director1", [change("ipvs TCP 10.20.0.10:80")])]}
+    fake["results"] = {"rs1": RemoteResult(2, f"{APPLY_MARK} 0\n{APPLY_MARK} 1\n",
+                                           "RTNETLINK answers: Operation not permitted\n")}
+    runs = engine.plan_all(dr, forks=3)
+    engine.apply_all(dr, runs, forks=3)
+    assert statuses(runs) == {"storage1": "ok", "rs1": "failed", "rs2": "ok", "director1": "skipped"}
+    rs1 = runs[1][0]
+    assert rs1.error.startswith("rs1: failed at change address 10.20.0.10/32 dev lo (demo: address 10.20.0.10/32 "
+                                "dev lo):")
+    assert "RTNETLINK answers: Operation not permitted" in rs1.error
+    assert runs[2][0].error == "an earlier phase failed"
+    assert "director1" not in [host for host, _ in fake["log"]]
+
+
+def test_a_host_that_does_not_converge_fails(dr, fake):
+    left = HostPlan("rs1", [change("sysctl net.ipv4.conf.all.arp_ignore")])
+    fake["plans"] = {"rs1": [left, left]}
+    runs = engine.plan_all(dr, limit={"rs1"})
+    engine.apply_all(dr, runs)
+    (rs1,) = runs[1]
+    assert rs1.status == "failed"
+    assert rs1.error == "rs1: did not converge; still to change: sysctl net.ipv4.conf.all.arp_ignore"
+
+
+def test_unreachable_and_unplannable_hosts_fail_at_plan_time(dr, fake):
+    fake["unreachable"] = {"rs2"}
+    fake["plans"] = {"director1": [HostPlan("director1", error="director: virtual IPs: ip_address: cannot place")]}
+    runs = engine.plan_all(dr)
+    assert statuses(runs) == {"storage1": "pending", "rs1": "pending", "rs2": "failed", "director1": "failed"}
+    by_name = {r.host.name: r for phase in runs for r in phase}
+    assert by_name["rs2"].error == "rs2: cannot reach 172.16.0.12:22: timed out"
+    assert by_name["director1"].error == "director: virtual IPs: ip_address: cannot place"
+
+
+def test_an_unexpected_error_while_planning_is_a_failed_host_not_a_traceback(dr, fake, monkeypatch):
+    def boom(cluster, host):
+        raise KeyError("lvs_dip")
+    monkeypatch.setattr(engine, "facts_request", boom)
+    runs = engine.plan_all(dr, limit={"director1"})
+    (director,) = runs[2]
+    assert (director.status, director.error) == ("failed", "director1: KeyError: 'lvs_dip'")
+
+
+def test_limit_reaches_plan_all(shared, fake):
+    runs = engine.plan_all(shared, limit={"realservers"})
+    assert names([[r.host for r in phase] for phase in runs]) == [["both1"], ["rs1"], []]
+    assert sorted(fake["sessions"]) == ["both1", "rs1"]

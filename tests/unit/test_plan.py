@@ -1,0 +1,536 @@
+"""plan.py: the per-host plan of each example inventory against a fresh host, then against the host that plan
+leaves behind (idempotence); what facts are read; the apply script and how its failures are named.
+
+A fresh host is described in fixtures/plan/<mode>.yml with the plan expected for it. The converged host is
+not written by hand: `FakeHost` runs the plan's commands against a copy of the facts, command by command,
+the way a Debian host would (a tool must be installed before it is used, a sysctl key exists only once its
+module is loaded, a unit must be written before it is enabled), so that the test also proves the commands
+produce the state the modules asked for.
+"""
+
+import base64
+import copy
+import functools
+import re
+import shlex
+import subprocess
+from ipaddress import IPv4Interface
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lvsdeploy.engine import _failure_text
+from lvsdeploy.facts import (
+    FileFact, HostFacts, Interface, IpvsDest, IpvsService, IpvsTable, Mount, Route, UnitFact,
+)
+from lvsdeploy.inventory import load_cluster
+from lvsdeploy.modules.base import Change, FactsRequest
+from lvsdeploy import plan as plan_module
+from lvsdeploy import roles as roles_module
+from lvsdeploy.plan import APPLY_MARK, HostPlan, PlannedChange, facts_request, plan_host
+from lvsdeploy.roles import roles_for
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures" / "plan"
+MODES = ("nat", "dr", "tun")
+CASES = [(mode, host) for mode in MODES for host in yaml.safe_load((FIXTURES / f"{mode}.yml").read_text())]
+
+
+# Reading the roles' YAML and compiling every argument's Jinja2 expression again is nearly all of the time
+# of a plan (~0.3 s); the tests plan ~100 times. Roles are data and a compiled template is a pure function of
+# its source, so both are cached here to keep the unit suite fast.
+_roles_for_groups = functools.lru_cache(roles_for)
+_native_from_string = functools.lru_cache(maxsize=None)(roles_module.NATIVE.from_string)
+
+
+@pytest.fixture(autouse=True)
+def roles_read_once(monkeypatch):
+    monkeypatch.setattr(plan_module, "roles_for", _roles_for_groups)
+    monkeypatch.setattr(roles_module.NATIVE, "from_string", _native_from_string)
+
+
+@functools.lru_cache
+def cluster(mode: str):
+    return load_cluster(REPO / "inventories" / "examples" / f"{mode}.yml")
+
+
+@functools.lru_cache
+def _fixtures(mode: str) -> dict:
+    return yaml.safe_load((FIXTURES / f"{mode}.yml").read_text())
+
+
+def fixture(mode: str, host: str) -> dict:
+    return copy.deepcopy(_fixtures(mode)[host])
+
+
+# ---- a fresh host ------------------------------------------------------------------------------------
+
+# What a fresh Debian install already has among the files lvsdeploy reads.
+FRESH_FILES = {
+    "/etc/fstab": FileFact(True, b"UUID=5f3e2d1c-8b7a-4c6d-9e0f-1a2b3c4d5e6f / ext4 errors=remount-ro 0 1\n",
+                           "0644", "root", "root", "file"),
+}
+
+
+def fresh_facts(spec: dict, request: FactsRequest) -> HostFacts:
+    interfaces = {"lo": Interface("lo", None, True, None, [IPv4Interface("127.0.0.1/8")])}
+    routes = []
+    for i, (name, addresses) in enumerate(spec["interfaces"].items()):
+        addresses = [IPv4Interface(a) for a in addresses]
+        interfaces[name] = Interface(name, f"52:54:00:00:00:{i:02x}", True, None, addresses)
+        routes += [Route(str(a.network), None, name) for a in addresses]  # the kernel's connected routes
+    routes += [Route(r["dst"], r.get("gateway"), r.get("dev")) for r in spec.get("routes", [])]
+    # Keys of modules not loaded (net.ipv4.vs.*) and of devices that do not exist yet (tunl0) are absent.
+    sysctls = {k: None if (".vs." in k or ".tunl0." in k) else "0" for k in request.sysctls}
+    sysctls.update({k: v for k, v in spec.get("sysctls", {}).items() if k in request.sysctls})
+    files = {path: FRESH_FILES.get(path, FileFact(exists=False)) for path in request.files}
+    return HostFacts(
+        hostname="fresh", kernel_release="6.1.0-18-amd64", interfaces=interfaces, routes=routes,
+        sysctls=sysctls,
+        files=copy.deepcopy(files),
+        packages={name: None for name in request.packages},
+        units={name: UnitFact("not-found", "", "inactive") for name in request.units},
+    )
+
+
+# ---- a host that runs the apply script --------------------------------------------------------------
+
+# The package a command needs (the fresh host has none of them).
+TOOLS = {"ip": "iproute2", "modprobe": "kmod", "sysctl": "procps", "ipvsadm": "ipvsadm", "mount": "nfs-common",
+         "exportfs": "nfs-kernel-server"}
+IPVS_DEFAULTS = {"net.ipv4.vs.expire_nodest_conn": "0", "net.ipv4.vs.expire_quiescent_template": "0",
+                 "net.ipv4.vs.conntrack": "0"}
+TUNL0_KEYS = ("arp_ignore", "arp_announce", "rp_filter")
+
+
+class FakeHost:
+    """Just enough of a Debian host to run lvsdeploy's apply commands and report facts afterwards."""
+
+    def __init__(self, facts: HostFacts):
+        self.facts = copy.deepcopy(facts)
+        self.tmp: dict[str, object] = {}
+
+    def run(self, plan: HostPlan) -> HostFacts:
+        for planned in plan.changes:
+            for command in planned.change.commands:
+                self.command(command)
+        for _, command in plan.handlers:
+            self.command(command)
+        return self.facts
+
+    def need(self, tool: str) -> None:
+        package = TOOLS[tool]
+        assert self.facts.packages.get(package), f"{tool} used before {package} is installed"
+
+    def command(self, command: str) -> None:
+        f = self.facts
+        install = re.search(r"apt-get install -y --no-install-recommends ([a-z0-9+. -]+?) \|\|", command)
+        if install:
+            f.packages.update({name: "1.0" for name in install.group(1).split()})
+            return
+        if command.startswith("lvs_tmp=$(mktemp "):
+            self.tmp = {"mode": "0600", "owner": "root", "group": "root"}
+            return
+        write = re.fullmatch(r"printf '%s' '([A-Za-z0-9+/=]*)' \| base64 -d > \"\$lvs_tmp\"", command)
+        if write:
+            self.tmp["content"] = base64.b64decode(write.group(1))
+            return
+        words = shlex.split(command)
+        tool, rest = words[0], words[1:]
+        if tool == "mkdir":
+            return
+        if tool == "chmod" and rest[1] == "$lvs_tmp":
+            self.tmp["mode"] = rest[0]
+            return
+        if tool == "chown" and rest[1] == "$lvs_tmp":
+            self.tmp["owner"], self.tmp["group"] = rest[0].split(":")
+            return
+        if tool == "mv":
+            f.files[rest[-1]] = FileFact(True, self.tmp["content"], self.tmp["mode"], self.tmp["owner"],
+                                         self.tmp["group"], "file")
+            return
+        if command == "if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi":
+            return
+        if tool == "systemctl":
+            self.systemctl(rest)
+            return
+        if tool == "sh" and rest[0] == "-c":  # a guarded `command` task; the examples only make directories
+            made = re.fullmatch(r"mkdir -p -- '?([^']+)'?", rest[1])
+            assert made, command
+            f.files[made.group(1)] = FileFact(True, None, "0755", "root", "root", "directory")
+            return
+        self.need(tool)
+        if tool == "modprobe":
+            self.modprobe(rest[0])
+        elif tool == "sysctl":
+            assert rest[:2] == ["-q", "-w"], command
+            key, value = rest[2].split("=", 1)
+            assert f.sysctls.get(key) is not None, f"sysctl: cannot stat /proc/sys/{key.replace('.', '/')}"
+            f.sysctls[key] = value
+        elif tool == "ip":
+            self.ip(rest)
+        elif tool == "ipvsadm":
+            self.ipvsadm(rest)
+        elif tool == "mount":
+            self.mount(rest[0])
+        elif tool == "exportfs":
+            assert rest == ["-ra"], command
+        else:
+            raise AssertionError(f"FakeHost does not know this command: {command}")
+
+    def systemctl(self, args: list[str]) -> None:
+        f = self.facts
+        verb, unit = args[0], args[-1]
+        if verb == "daemon-reload":
+            return
+        # A unit is lvsdeploy's file or a package's; either must be there before it is enabled or started.
+        provided = {"nfs-server.service": "nfs-kernel-server"}
+        assert f.files.get(f"/etc/systemd/system/{unit}", FileFact(False)).exists or \
+            f.packages.get(provided.get(unit, "")), f"Unit {unit} does not exist"
+        old = f.units.get(unit) or UnitFact("loaded", "disabled", "inactive")
+        if verb == "enable":
+            f.units[unit] = UnitFact("loaded", "enabled", old.active)
+        elif verb == "start":
+            f.units[unit] = UnitFact("loaded", old.enabled, "active")
+        else:
+            raise AssertionError(f"FakeHost does not know: systemctl {' '.join(args)}")
+
+    def mount(self, path: str) -> None:
+        f = self.facts
+        lines = f.files["/etc/fstab"].content.decode().splitlines()
+        src, _, fstype, opts = next(line.split()[:4] for line in lines if line.split()[1:2] == [path])
+        # NFS negotiates the type (nfs4) and lists its options; flags it was given are among them.
+        kept = [o for o in opts.split(",") if o in ("rw", "ro", "hard", "soft") or o.startswith("vers=")]
+        f.mounts.append(Mount(src, path, "nfs4" if fstype == "nfs" else fstype,
+                              ",".join(kept + ["relatime", "proto=tcp", "timeo=600"])))
+
+    def modprobe(self, name: str) -> None:
+        f = self.facts
+        f.modules_loaded.add(name)
+        if name == "ip_vs":
+            f.ipvs = IpvsTable()
+            f.sysctls.update({k: v for k, v in IPVS_DEFAULTS.items() if k in f.sysctls})
+        if name == "ipip":  # the fallback tunnel appears, down, with its per-device sysctls
+            f.interfaces["tunl0"] = Interface("tunl0", None, False, "ipip", [])
+            f.sysctls.update({f"net.ipv4.conf.tunl0.{k}": "0" for k in TUNL0_KEYS
+                              if f"net.ipv4.conf.tunl0.{k}" in f.sysctls})
+
+    def ip(self, args: list[str]) -> None:
+        f = self.facts
+        if args[:2] == ["addr", "replace"]:
+            address, dev = IPv4Interface(args[2]), args[args.index("dev") + 1]
+            assert dev in f.interfaces, f"Cannot find device {dev}"
+            if address not in f.interfaces[dev].addresses:
+                f.interfaces[dev].addresses.append(address)
+        elif args[:2] == ["addr", "del"]:
+            f.interfaces[args[args.index("dev") + 1]].addresses.remove(IPv4Interface(args[2]))
+        elif args[:2] == ["link", "set"] and args[3] == "up":
+            assert args[2] in f.interfaces, f"Cannot find device {args[2]}"
+            f.interfaces[args[2]].up = True
+        elif args[:3] == ["route", "replace", "default"]:
+            via = args[args.index("via") + 1]
+            dev = next(i.name for i in f.interfaces.values() for a in i.addresses
+                       if IPv4Interface(f"{via}/32").ip in a.network and i.name != "lo")
+            f.routes = [r for r in f.routes if r.dst != "default"] + [Route("default", via, dev)]
+        else:
+            raise AssertionError(f"FakeHost does not know: ip {' '.join(args)}")
+
+    def ipvsadm(self, args: list[str]) -> None:
+        table = self.facts.ipvs
+        assert table is not None, "ipvsadm: Can't initialize ipvs (ip_vs not loaded)"
+        protocol = {"-t": "TCP", "-u": "UDP"}[args[1]]
+        vip, port = args[2].rsplit(":", 1)
+        key = (protocol, vip, int(port))
+        if args[0] == "-A":
+            options = dict(zip(args[3::2], args[4::2]))
+            netmask = options.get("-M")
+            table.services.append(IpvsService(protocol, vip, int(port), None, options["-s"],
+                                              int(options["-p"]) if "-p" in options else None, netmask))
+        elif args[0] == "-a":
+            service = next(s for s in table.services if s.key == key)
+            ip, dport = args[args.index("-r") + 1].rsplit(":", 1)
+            method = {"-g": "route", "-m": "masq", "-i": "tunnel"}[next(a for a in args if a in ("-g", "-m", "-i"))]
+            service.destinations.append(IpvsDest(ip, int(dport), int(args[args.index("-w") + 1]), method))
+        else:
+            raise AssertionError(f"FakeHost does not know: ipvsadm {' '.join(args)}")
+
+
+def fresh(mode: str, name: str):
+    c = cluster(mode)
+    host = c.hosts[name]
+    return c, host, fresh_facts(fixture(mode, name), facts_request(c, host))
+
+
+# ---- the plan against a fresh host ------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode,name", CASES)
+def test_fresh_host_gets_the_expected_resources_in_order(mode, name):
+    c, host, facts = fresh(mode, name)
+    plan = plan_host(c, host, facts)
+    assert plan.error is None
+    assert [p.change.resource for p in plan.changes] == fixture(mode, name)["resources"]
+    assert [n for n, _ in plan.handlers] == fixture(mode, name)["handlers"]
+
+
+@pytest.mark.parametrize("mode,name", CASES)
+def test_converged_host_has_an_empty_plan(mode, name):
+    c, host, facts = fresh(mode, name)
+    converged = FakeHost(facts).run(plan_host(c, host, facts))
+    again = plan_host(c, host, converged)
+    assert again.error is None
+    assert [p.change.resource for p in again.changes] == []
+    assert again.handlers == []
+
+
+def test_dr_realserver_fixes_arp_before_the_vip_appears():
+    c, host, facts = fresh("dr", "rs1")
+    resources = [p.change.resource for p in plan_host(c, host, facts).changes]
+    vip = resources.index("address 10.20.0.10/32 dev lo")
+    arp = [i for i, r in enumerate(resources) if r.startswith("sysctl net.ipv4.conf.") and "arp_" in r]
+    assert len(arp) == 4 and max(arp) < vip
+
+
+def test_tun_realserver_loads_ipip_and_fixes_tunl0_before_the_vip():
+    c, host, facts = fresh("tun", "rs1")
+    plan = plan_host(c, host, facts)
+    changes = {p.change.resource: p.change for p in plan.changes}
+    resources = list(changes)
+    assert resources.index("kernel module ipip") < resources.index("sysctl net.ipv4.conf.tunl0.arp_ignore")
+    assert resources.index("sysctl net.ipv4.conf.tunl0.rp_filter") < resources.index("link tunl0")
+    assert resources.index("link tunl0") < resources.index("address 10.30.1.10/32 dev tunl0")
+    assert changes["sysctl net.ipv4.conf.tunl0.rp_filter"].diff == ("- <absent>", "+ 0")
+    assert changes["sysctl net.ipv4.conf.all.rp_filter"].diff == ("- 1", "+ 0")
+    assert changes["link tunl0"].commands == ("ip link set tunl0 up",)
+
+
+def test_nat_director_and_realserver_commands():
+    c, director, facts = fresh("nat", "director1")
+    changes = {p.change.resource: p.change for p in plan_host(c, director, facts).changes}
+    assert changes["sysctl net.ipv4.ip_forward"].commands == ("sysctl -q -w net.ipv4.ip_forward=1",)
+    assert changes["address 192.168.100.10/32 dev eth0"].commands == ("ip addr replace 192.168.100.10/32 dev eth0",)
+    assert changes["ipvs TCP 192.168.100.10:80"].commands == (
+        "ipvsadm -A -t 192.168.100.10:80 -s wlc",
+        "ipvsadm -a -t 192.168.100.10:80 -r 10.10.0.11:8080 -m -w 1",
+        "ipvsadm -a -t 192.168.100.10:80 -r 10.10.0.12:8080 -m -w 1",
+    )
+    assert changes["ipvs TCP 192.168.100.10:443"].commands[0] == "ipvsadm -A -t 192.168.100.10:443 -s sh -p 600"
+    c, rs, facts = fresh("nat", "rs1")
+    changes = {p.change.resource: p.change for p in plan_host(c, rs, facts).changes}
+    assert changes["route default"].diff == ("+ default via 10.10.0.1",)
+    assert changes["route default"].commands == ("ip route replace default via 10.10.0.1",)
+
+
+def test_boot_files_persist_what_the_roles_set():
+    c, host, facts = fresh("tun", "rs1")
+    converged = FakeHost(facts).run(plan_host(c, host, facts))
+    text = lambda path: converged.files[path].content.decode()  # noqa: E731
+    assert "\nipip\n" in text("/etc/modules-load.d/lvsdeploy.conf")
+    sysctl_conf = text("/etc/sysctl.d/90-lvsdeploy.conf")
+    assert "net.ipv4.conf.tunl0.rp_filter = 0\n" in sysctl_conf
+    assert "net.ipv4.conf.all.arp_ignore = 1\n" in sysctl_conf
+    # The boot script re-creates links and addresses with the devices resolved from facts, in role order.
+    script = text("/usr/local/sbin/lvsdeploy-network")
+    assert script.splitlines()[-3:] == [
+        "ip addr replace 10.30.2.11/24 dev eth0", "ip link set tunl0 up", "ip addr replace 10.30.1.10/32 dev tunl0"]
+    assert converged.files["/usr/local/sbin/lvsdeploy-network"].mode == "0755"
+    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+
+
+def test_director_boot_rules_restore_the_planned_table():
+    c, host, facts = fresh("dr", "director1")
+    converged = FakeHost(facts).run(plan_host(c, host, facts))
+    assert converged.files["/etc/lvsdeploy/ipvs.rules"].content.decode() == (
+        "-A -t 10.20.0.10:80 -s rr\n"
+        "-a -t 10.20.0.10:80 -r 10.20.0.11:80 -g -w 1\n"
+        "-a -t 10.20.0.10:80 -r 10.20.0.12:80 -g -w 1\n"
+        "-A -u 10.20.0.10:53 -s wrr\n"
+        "-a -u 10.20.0.10:53 -r 10.20.0.11:53 -g -w 2\n"
+        "-a -u 10.20.0.10:53 -r 10.20.0.12:53 -g -w 1\n"
+    )
+    unit = converged.files["/etc/systemd/system/lvsdeploy-ipvs.service"].content.decode()
+    assert "ExecStart=/bin/sh -c 'ipvsadm -R < /etc/lvsdeploy/ipvs.rules'" in unit
+
+
+def test_handler_is_notified_once_and_only_when_its_task_changes():
+    c, host, facts = fresh("dr", "director1")
+    plan = plan_host(c, host, facts)
+    # Two unit files notify "reload systemd"; it runs once.
+    assert plan.handlers == [("reload systemd", "systemctl daemon-reload")]
+    converged = FakeHost(facts).run(plan)
+    # Only a file that does not notify changes: no handler.
+    converged.files["/etc/lvsdeploy/README"] = FileFact(True, b"old\n", "0644", "root", "root", "file")
+    plan = plan_host(c, host, converged)
+    assert [p.change.resource for p in plan.changes] == ["file /etc/lvsdeploy/README"]
+    assert plan.handlers == []
+    # One notifying file changes: the handler is back.
+    converged.files["/etc/systemd/system/lvsdeploy-network.service"].content += b"# edited\n"
+    assert plan_host(c, host, converged).handlers == [("reload systemd", "systemctl daemon-reload")]
+
+
+def test_partly_converged_host_plans_only_the_difference():
+    c, host, facts = fresh("dr", "rs1")
+    converged = FakeHost(facts).run(plan_host(c, host, facts))
+    converged.sysctls["net.ipv4.conf.lo.arp_announce"] = "0"
+    converged.interfaces["lo"].addresses.remove(IPv4Interface("10.20.0.10/32"))
+    plan = plan_host(c, host, converged)
+    assert [(p.task, p.change.resource) for p in plan.changes] == [
+        ("realserver: real-server sysctls (ARP, rp_filter) (net.ipv4.conf.lo.arp_announce)",
+         "sysctl net.ipv4.conf.lo.arp_announce"),
+        ("realserver: VIPs on the loopback (DR) (10.20.0.10)", "address 10.20.0.10/32 dev lo"),
+    ]
+
+
+def test_module_error_becomes_the_plan_error_naming_the_task():
+    c, host, facts = fresh("dr", "director1")
+    facts.interfaces.pop("eth0")  # nothing holds the DR subnet: the VIP cannot be placed
+    plan = plan_host(c, host, facts)
+    assert plan.error is not None
+    assert plan.error.startswith("director: director IP (DIP): ip_address: cannot place 10.20.0.2/24")
+    assert "lvs_dip_interface" in plan.error
+
+
+# ---- facts_request -------------------------------------------------------------------------------------
+
+class Reads(dict):
+    """A dict that remembers every key looked up."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read: set = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize("mode,name", CASES)
+def test_facts_request_covers_everything_plan_host_reads(mode, name):
+    c, host, facts = fresh(mode, name)
+    request = facts_request(c, host)
+    facts.files, facts.sysctls = Reads(facts.files), Reads(facts.sysctls)
+    facts.packages, facts.units = Reads(facts.packages), Reads(facts.units)
+    plan = plan_host(c, host, facts)
+    assert plan.error is None
+    assert facts.files.read == request.files
+    assert facts.sysctls.read == request.sysctls
+    assert facts.packages.read == request.packages
+    assert facts.units.read == request.units
+
+
+def test_facts_request_of_a_dr_realserver():
+    c = cluster("dr")
+    assert facts_request(c, c.hosts["rs1"]) == FactsRequest(
+        sysctls={f"net.ipv4.conf.{i}.{k}" for i in ("all", "lo") for k in ("arp_ignore", "arp_announce")},
+        files={"/etc/lvsdeploy/README", "/etc/fstab", "/etc/modules-load.d/lvsdeploy.conf",
+               "/etc/sysctl.d/90-lvsdeploy.conf", "/usr/local/sbin/lvsdeploy-network",
+               "/etc/systemd/system/lvsdeploy-network.service"},
+        packages={"iproute2", "kmod", "procps", "nfs-common"},
+        units={"lvsdeploy-network.service"},
+    )
+
+
+def test_facts_request_of_a_director_adds_ipvs_files_units_and_sysctls():
+    c = cluster("nat")
+    request = facts_request(c, c.hosts["director1"])
+    assert {"/etc/lvsdeploy/ipvs.rules", "/etc/systemd/system/lvsdeploy-ipvs.service"} <= request.files
+    assert request.units == {"lvsdeploy-ipvs.service", "lvsdeploy-network.service"}
+    assert request.packages == {"iproute2", "kmod", "procps", "ipvsadm"}
+    assert request.sysctls == {"net.ipv4.ip_forward", "net.ipv4.vs.conntrack", "net.ipv4.vs.expire_nodest_conn",
+                               "net.ipv4.vs.expire_quiescent_template"}
+
+
+def test_facts_request_of_a_client_is_empty():
+    c = cluster("dr")
+    assert facts_request(c, c.hosts["client1"]) == FactsRequest()
+
+
+# ---- the apply script ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode,name", [(m, n) for m, n in CASES if n in ("director1", "rs1")])
+def test_script_is_valid_sh_with_every_command_in_order(mode, name):
+    c, host, facts = fresh(mode, name)
+    plan = plan_host(c, host, facts)
+    script = plan.script()
+    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+    lines = script.splitlines()
+    assert lines[0] == "set -eu"
+    expected = []
+    for i, planned in enumerate(plan.changes):
+        expected += [f"echo {APPLY_MARK} {i}", *planned.change.commands]
+    for name_, command in plan.handlers:
+        expected += [f"echo {APPLY_MARK} handler {shlex.quote(name_)}", command]
+    expected.append(f"echo {APPLY_MARK} done")
+    assert lines[2:] == expected
+
+
+def test_script_of_an_empty_plan_only_reports_done():
+    script = HostPlan("rs1").script()
+    assert script.splitlines()[2:] == [f"echo {APPLY_MARK} done"]
+    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+
+
+def two_change_plan() -> HostPlan:
+    return HostPlan("rs1", [
+        PlannedChange("realserver: sysctls (net.ipv4.conf.all.arp_ignore)",
+                      Change("sysctl net.ipv4.conf.all.arp_ignore", ("- 0", "+ 1"), ("echo arp ok",))),
+        PlannedChange("realserver: VIPs on the loopback (DR) (10.20.0.10)",
+                      Change("address 10.20.0.10/32 dev lo", ("+ 10.20.0.10/32 dev lo",),
+                             ("echo RTNETLINK answers: Operation not permitted >&2", "exit 2"))),
+    ], [("reload systemd", "echo reloading")])
+
+
+def run_sh(script: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh"], input=script, text=True, capture_output=True)
+
+
+def test_failure_text_names_the_failing_change_from_the_markers():
+    plan = two_change_plan()
+    result = run_sh(plan.script())
+    assert result.returncode == 2
+    text = _failure_text(plan, result.stdout, result.stderr)
+    assert text.startswith("rs1: failed at change address 10.20.0.10/32 dev lo "
+                           "(realserver: VIPs on the loopback (DR) (10.20.0.10)):")
+    assert "RTNETLINK answers: Operation not permitted" in text
+    assert "arp ok" in text and APPLY_MARK not in text
+    assert "reloading" not in text  # set -e stopped the script: the handler did not run
+
+
+def test_failure_text_names_a_failing_handler():
+    plan = two_change_plan()
+    plan.changes.pop()
+    plan.handlers = [("reload systemd", "echo 'Failed to reload daemon' >&2; false")]
+    result = run_sh(plan.script())
+    assert result.returncode != 0
+    text = _failure_text(plan, result.stdout, result.stderr)
+    assert text.startswith("rs1: failed at handler reload systemd:")
+    assert "Failed to reload daemon" in text
+
+
+def test_failure_text_before_the_first_change():
+    text = _failure_text(two_change_plan(), "", "sudo: a password is required\n")
+    assert text == "rs1: failed at before the first change:\nsudo: a password is required"
+
+
+def test_failure_text_after_the_done_marker_does_not_crash():
+    plan = two_change_plan()
+    text = _failure_text(plan, f"{APPLY_MARK} 0\narp ok\n{APPLY_MARK} 1\n{APPLY_MARK} done\n", "")
+    assert text.startswith("rs1: failed at ")
+
+
+def test_a_handler_defined_by_two_roles_runs_once(monkeypatch):
+    from lvsdeploy.roles import Role, Task
+
+    def role(name):
+        task = Task(name, f"unit {name}", "file", {"path": f"/etc/{name}", "content": "x"}, notify=("reload systemd",))
+        return Role(name, [task], {}, {"reload systemd": "systemctl daemon-reload"})
+
+    monkeypatch.setattr(plan_module, "roles_for", lambda groups: [role("a"), role("b")])
+    c = cluster("dr")
+    facts = HostFacts(files={"/etc/a": FileFact(False), "/etc/b": FileFact(False)})
+    plan = plan_host(c, c.hosts["rs1"], facts)
+    assert plan.handlers == [("reload systemd", "systemctl daemon-reload")]
