@@ -1,8 +1,12 @@
 """Lab tests boot real QEMU VMs: each topology once per run, everything for that mode against it."""
 
 import shutil
+from pathlib import Path
 
 import pytest
+from rich.console import Console
+
+from lvsdeploy.lab import control
 
 
 def pytest_collection_modifyitems(config, items):
@@ -16,3 +20,18 @@ def _lab_prerequisites():
     missing = [p for p in ("qemu-system-x86_64", "vde_switch", "debootstrap", "qemu-img") if not shutil.which(p)]
     if missing:
         pytest.fail(f"lab tests need {', '.join(missing)}: run scripts/setup first", pytrace=False)
+
+
+@pytest.fixture(scope="class")
+def lab(request):
+    """The test class's topology (MODE), booted once under its own lab name (LAB), down at the end."""
+    console = Console()
+    control.down(console, request.cls.LAB, quiet=True)
+    state = control.up(console, request.cls.MODE, request.cls.LAB)
+    yield state
+    control.down(console, request.cls.LAB, quiet=True)
+
+
+@pytest.fixture(scope="class")
+def inventory(lab) -> Path:
+    return lab.dir / "inventory.yml"
