@@ -6,7 +6,6 @@ paramiko's channel directly: it is closed for writing at once, so the remote she
 in_stream keeps stdin open and is slow for large input).
 """
 
-import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +86,3 @@ def connect(host: Host) -> HostSession:
     except OSError as exc:
         raise RemoteError(f"{host.name}: cannot reach {conn.host}:{conn.port}: {exc}") from None
     return HostSession(host, connection)
-
-
-def quote(args: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in args)

@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-import yaml
 from rich.console import Console
 
 from lvsdeploy.lab import control, paths
