@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from rich.console import Console
 
 from lvsdeploy.lab import control, paths
@@ -106,6 +108,25 @@ class TopologyFlow:
         control.reboot(Console(), self.LAB)
         assert cli("verify", str(inventory)).returncode == 0
         assert cli("plan", str(inventory)).returncode == 0
+
+    def test_molecule_idempotence_fails_when_converge_always_changes(self, lab, inventory):
+        """Shown once, on the DR lab: molecule's idempotence step is derived from lvsdeploy's exit status."""
+        if self.MODE != "dr":
+            pytest.skip("shown once, on the DR lab")
+        env = {**os.environ, "LVSDEPLOY_LAB": self.LAB, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0"}
+        cwd = Path(__file__).parent / "broken_idempotence"
+        outputs = []
+        for step in ("create", "converge", "idempotence"):
+            result = subprocess.run(["molecule", step, "-s", "broken"], cwd=cwd, env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+            outputs.append((step, result.returncode, result.stdout))
+            print(f"$ molecule {step} -s broken -> exit {result.returncode}\n{result.stdout[-4000:]}")
+        (_, create_rc, _), (_, converge_rc, _), (_, idem_rc, idem_out) = outputs
+        assert create_rc == 0 and converge_rc == 0
+        assert idem_rc != 0 and "Idempotence test failed" in idem_out
+        assert "lvsdeploy apply" in idem_out, "molecule must name the task that changed"
+        assert cli("apply", "--yes", str(inventory)).returncode == 0   # back to the lab's weights
 
     def test_molecule_scenario_on_this_lab(self, lab):
         """`molecule test -s MODE` against the lab already up: create is a no-op, converge must apply
