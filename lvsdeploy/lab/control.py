@@ -154,6 +154,13 @@ def _wait_ssh(state: LabState, rt: vm.VmRuntime, timeout: float, not_boot_id: st
                    f"console log: {rt.console_log}")
 
 
+def _wait_gone(state: LabState, rt: vm.VmRuntime, boot_id: str | None, timeout: float = 600) -> None:
+    """Until the VM no longer answers with `boot_id` (it is shutting down or already booting again)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and ssh.reachable(state.dir, rt.ssh_port) == boot_id:
+        time.sleep(2)
+
+
 def down(console: Console, name: str = "lab", quiet: bool = False) -> None:
     directory = lab_dir(name)
     if not directory.exists():
@@ -190,12 +197,24 @@ def ssh_argv(name: str, host: str, command: list[str]) -> list[str]:
 
 
 def reboot(console: Console, name: str = "lab", hosts: list[str] | None = None) -> None:
-    """Reboot from inside the guests, then wait until each answers with a new boot id."""
+    """Reboot from inside the guests, then wait until each answers with a new boot id.
+
+    Storage nodes go last, once the others have shut down: a real server unmounting NFS from a server
+    that is already gone waits minutes for the NFS timeouts.
+    """
     state = require(name)
     targets = [state.runtime(h) for h in hosts] if hosts else state.runtimes()
     boot_ids = {rt.name: ssh.reachable(state.dir, rt.ssh_port) for rt in targets}
-    for rt in targets:
+    storage = {spec.name for spec in state.topology.vms if spec.group == "storage"}
+    first = [rt for rt in targets if rt.name not in storage]
+    for rt in first:
         ssh.run(state.dir, rt.ssh_port, "systemctl reboot", timeout=30)
+    if len(first) < len(targets):
+        with ThreadPoolExecutor(max(1, len(first))) as pool:
+            list(pool.map(lambda rt: _wait_gone(state, rt, boot_ids[rt.name]), first))
+        for rt in targets:
+            if rt.name in storage:
+                ssh.run(state.dir, rt.ssh_port, "systemctl reboot", timeout=30)
     with ThreadPoolExecutor(len(targets)) as pool:
         list(pool.map(lambda rt: _wait_ssh(state, rt, BOOT_TIMEOUT[state.accel], boot_ids[rt.name]), targets))
     console.print(f"Rebooted {', '.join(rt.name for rt in targets)}")

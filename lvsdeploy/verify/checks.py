@@ -47,9 +47,14 @@ def expected_rules(services: list[dict]) -> set[tuple]:
     return rows
 
 
+# The kernel folds its per-CPU IPVS counters into what ipvsadm reports only every 2 s (the rate
+# estimator's timer), so a snapshot waits that long for the last connections to show.
+STATS_SETTLE_SECONDS = 3
+
+
 def connection_counts(host, vip: str, port: int, protocol: str) -> dict[str, int]:
     """Connections per real server for one virtual service, from `ipvsadm -Ln --stats --exact`."""
-    out = host.check_output("ipvsadm -Ln --stats --exact")
+    out = host.check_output(f"sleep {STATS_SETTLE_SECONDS}; ipvsadm -Ln --stats --exact")
     counts, inside = {}, False
     wanted = f"{vip}:{port}"
     for line in out.splitlines():

@@ -93,7 +93,7 @@ def test_mounted_on_every_client(share, cluster, remote):
         line = mount.fstab_line(wanted)
         fstab = host.file(mount.FSTAB).content_string.splitlines()
         assert line in fstab, failure(client, f"{mount.FSTAB} for share {share.name}", line,
-                                      [l for l in fstab if wanted["path"] in l] or "no line")
+                                      [entry for entry in fstab if wanted["path"] in entry] or "no line")
         live = _mounted(host, wanted)
         found = [f"{m.src} {m.fstype} ({m.opts})" for m in live_mounts(host) if m.path.rstrip("/") == wanted["path"]]
         assert live, failure(client, f"mount {wanted['path']}",
@@ -123,7 +123,8 @@ def test_file_on_storage_served_through_vip_by_every_realserver(share, cluster, 
         for rs in sorted(clients):
             path = f"{_wanted_mount(cluster, share, rs)['path']}/{name}"
             host = remote(rs)
-            seen = wait_until(lambda: host.run(f"timeout 10 cat {path}").stdout == token, MOUNT_WAIT)
+            seen = wait_until(lambda host=host, path=path: host.run(f"timeout 10 cat {path}").stdout == token,
+                              MOUNT_WAIT)
             assert seen, failure(rs, f"{path} over NFS", f"the token written on {share.server}",
                                  host.run(f"timeout 10 cat {path}").stderr.strip() or "other content")
         for service in services:

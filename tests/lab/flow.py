@@ -17,6 +17,7 @@ from rich.console import Console
 
 from lvsdeploy.lab import control, paths
 
+from . import storage_checks
 from .lab import cli, edited_inventory, ssh
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -87,6 +88,11 @@ class TopologyFlow:
         assert "Plan: 2 changes on 2 of" in plan.stdout, "plan must show exactly the hand-made changes"
         assert cli("apply", "--yes", str(inventory)).returncode == 0
         assert cli("plan", str(inventory)).returncode == 0
+
+    def test_removed_share_is_unmounted_and_unexported_then_restored(self, lab, inventory, tmp_path):
+        if self.MODE == "tun":
+            pytest.skip("shown on the DR and NAT labs; TUN's storage path is the same NFS over routing")
+        storage_checks.share_removed_then_restored(lab, inventory, tmp_path)
 
     def test_weight_change_under_traffic_loses_no_request(self, lab, inventory, tmp_path):
         def heavier(data):

@@ -143,3 +143,27 @@ def rebooted_storage_node_is_served_again(lab_state, inventory_path: Path, tmp_p
     finally:
         ssh(lab, share["server"], f"rm -f {share['export']}/{name}")
     assert cli("plan", str(inventory_path)).returncode == 0, "nothing to change after the storage node's reboot"
+
+
+def changed_mount_options_remount(lab_state, inventory_path: Path, tmp_path: Path) -> None:
+    """options.mount ro: plan shows the fstab line and the live mount changing; apply remounts read-only;
+    the original inventory brings rw back."""
+    lab, share = lab_state.name, _share(inventory_path)
+    realservers = _realservers(lab_state)
+
+    def read_only(data):
+        data["all"]["vars"]["lvs_shared_storage"][0]["options"] = {"mount": "ro,hard,vers=4.2,_netdev"}
+
+    ro = edited_inventory(inventory_path, tmp_path / "ro.yml", read_only)
+    plan = cli("plan", str(ro))
+    assert plan.returncode == 2
+    assert f"{share['mount']} nfs ro,hard,vers=4.2,_netdev,bg 0 0 # lvsdeploy" in plan.stdout
+    assert f"{share['mount']} nfs rw,hard,vers=4.2,_netdev,bg 0 0 # lvsdeploy" in plan.stdout   # the - line
+    assert f"+ mounted {_storage_ip(lab_state, share['server'])}:{share['export']} on {share['mount']}" in plan.stdout
+    assert f"Plan: {2 * len(realservers)} changes on {len(realservers)} of" in plan.stdout
+    assert cli("apply", "--yes", str(ro)).returncode == 0
+    for rs in realservers:
+        assert _mount_of(lab, rs, share["mount"]).split()[2].startswith("ro,"), f"{rs}: not remounted read-only"
+    assert cli("apply", "--yes", str(inventory_path)).returncode == 0
+    for rs in realservers:
+        assert _mount_of(lab, rs, share["mount"]).split()[2].startswith("rw,"), f"{rs}: not remounted read-write"

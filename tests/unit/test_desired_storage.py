@@ -103,13 +103,13 @@ def test_storage_role_plan_and_exports_file(tmp_path):
     assert [change.resource for _, change in storage] == [
         "command mkdir -p -- '/srv/lvs/content'", "command mkdir -p -- '/srv/lvs/media'",
         f"file {EXPORTS}", "service nfs-server.service"]
-    exports = [change for _, change in storage if change.resource == f"file {EXPORTS}"][0]
+    exports = next(change for _, change in storage if change.resource == f"file {EXPORTS}")
     added = [line[1:] for line in exports.diff if line.startswith("+") and not line.startswith("+++")]
     assert added == [
         "# Managed by lvsdeploy from lvs_shared_storage; rewritten on every apply, edits here are lost.",
         "# share content",
-        "/srv/lvs/content 10.20.0.11/32(rw,sync,no_subtree_check,root_squash)"
-        " 10.20.0.12/32(rw,sync,no_subtree_check,root_squash)",
+        ("/srv/lvs/content 10.20.0.11/32(rw,sync,no_subtree_check,root_squash)"
+         " 10.20.0.12/32(rw,sync,no_subtree_check,root_squash)"),
         "# share media",
         "/srv/lvs/media 10.20.0.12/32(ro,sync,no_subtree_check)",
     ]
