@@ -5,9 +5,7 @@ break things by hand and watch plan show them and apply repair them, change a we
 reboot everything and verify with no apply, then tear down and leave nothing behind.
 """
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,9 +16,7 @@ from rich.console import Console
 from lvsdeploy.lab import control, paths
 
 from . import storage_checks
-from .lab import cli, edited_inventory, ssh
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from .lab import PROJECT_DIR, cli, edited_inventory, molecule, ssh
 
 
 class TopologyFlow:
@@ -119,29 +115,18 @@ class TopologyFlow:
         """Shown once, on the DR lab: molecule's idempotence step is derived from lvsdeploy's exit status."""
         if self.MODE != "dr":
             pytest.skip("shown once, on the DR lab")
-        env = {**os.environ, "LVSDEPLOY_LAB": self.LAB, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-               "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0"}
         cwd = Path(__file__).parent / "broken_idempotence"
-        outputs = []
-        for step in ("create", "converge", "idempotence"):
-            result = subprocess.run(["molecule", step, "-s", "broken"], cwd=cwd, env=env, text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
-            outputs.append((step, result.returncode, result.stdout))
-            print(f"$ molecule {step} -s broken -> exit {result.returncode}\n{result.stdout[-4000:]}")
-        (_, create_rc, _), (_, converge_rc, _), (_, idem_rc, idem_out) = outputs
-        assert create_rc == 0 and converge_rc == 0
-        assert idem_rc != 0 and "Idempotence test failed" in idem_out
-        assert "lvsdeploy apply" in idem_out, "molecule must name the task that changed"
+        create, converge, idempotence = (molecule(self.LAB, step, "broken", cwd)
+                                         for step in ("create", "converge", "idempotence"))
+        assert create.returncode == 0 and converge.returncode == 0
+        assert idempotence.returncode != 0 and "Idempotence test failed" in idempotence.stdout
+        assert "lvsdeploy apply" in idempotence.stdout, "molecule must name the task that changed"
         assert cli("apply", "--yes", str(inventory)).returncode == 0   # back to the lab's weights
 
     def test_molecule_scenario_on_this_lab(self, lab):
         """`molecule test -s MODE` against the lab already up: create is a no-op, converge must apply
         nothing new, idempotence and the testinfra verifier must pass, destroy takes the lab down."""
-        env = {**os.environ, "LVSDEPLOY_LAB": self.LAB, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-               "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0"}
-        result = subprocess.run(["molecule", "test", "-s", self.MODE], cwd=PROJECT_DIR, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
-        print(result.stdout[-20000:])
+        result = molecule(self.LAB, "test", self.MODE, PROJECT_DIR)
         assert result.returncode == 0, "molecule test failed (output above)"
         assert "already up" in result.stdout, "molecule must reuse the lab, not boot another"
         assert "idempotence" in result.stdout.lower(), "the idempotence step must have run"

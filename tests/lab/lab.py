@@ -1,6 +1,7 @@
 """Helpers for lab tests: run the real CLI, run commands on lab VMs, edit inventories."""
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,8 @@ from pathlib import Path
 import yaml
 
 from lvsdeploy.lab import control
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
@@ -21,7 +24,6 @@ def cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
 
 
 def _passthrough_env() -> dict:
-    import os
     return {k: v for k, v in os.environ.items() if k.startswith(("LVSDEPLOY_", "HOME", "PYTHON"))}
 
 
@@ -39,3 +41,13 @@ def edited_inventory(source: Path, dest: Path, edit) -> Path:
     edit(data)
     dest.write_text(yaml.safe_dump(data, sort_keys=False))
     return dest
+
+
+def molecule(lab: str, step: str, scenario: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`molecule STEP -s SCENARIO` against the lab `lab` (the scenarios read $LVSDEPLOY_LAB)."""
+    env = {**os.environ, "LVSDEPLOY_LAB": lab, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0"}
+    result = subprocess.run(["molecule", step, "-s", scenario], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
+    print(f"$ molecule {step} -s {scenario} -> exit {result.returncode}\n{result.stdout[-20000:]}")
+    return result
