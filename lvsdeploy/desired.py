@@ -72,7 +72,10 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
 def realserver_vars(cluster: Cluster, host: Host) -> dict:
     services = cluster.services_for(host.name)
     modes = {s.mode for s in services}
-    vips = lambda mode: sorted({str(s.vip) for s in services if s.mode == mode and s.vip})  # noqa: E731
+
+    def vips(mode: str) -> list[str]:
+        return sorted({str(s.vip) for s in services if s.mode == mode and s.vip})
+
     sysctls: dict[str, str] = {}
     if modes & {"dr", "tun"}:
         # Only the director may answer ARP for the VIP; the kernel uses max(all, interface).
