@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             console.print(_cluster_summary(cluster))
             return EXIT_OK
-        return _plan_and_apply(args, cluster, console)
+        return _plan_and_apply(args, cluster, console, err)
     except InventoryError as exc:
         for problem in exc.problems:
             err.print(escape(str(problem)), soft_wrap=True)
@@ -87,15 +87,14 @@ def _cluster_summary(cluster) -> str:
     return "\n".join(lines)
 
 
-def _plan_and_apply(args, cluster, console: Console) -> int:
+def _plan_and_apply(args, cluster, console: Console, err: Console) -> int:
     limit = {name.strip() for name in args.limit.split(",") if name.strip()} if args.limit else None
     if limit:
         known = set(cluster.hosts) | {g for h in cluster.hosts.values() for g in h.groups}
         unknown = sorted(limit - known)
         if unknown:
             hints = [f"{n}{did_you_mean(n, sorted(known))}" for n in unknown]
-            Console(stderr=True, highlight=False).print(
-                f"[red]--limit names no host or group: {escape(', '.join(hints))}[/]")
+            err.print(f"[red]--limit names no host or group: {escape(', '.join(hints))}[/]")
             return EXIT_ERROR
     runs = engine.plan_all(cluster, args.forks, limit)
     try:
