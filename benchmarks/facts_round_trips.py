@@ -22,7 +22,7 @@ from lvsdeploy.inventory import load_cluster
 from lvsdeploy.lab import control
 from lvsdeploy.modules import MODULES
 from lvsdeploy.modules.base import FactsRequest
-from lvsdeploy.plan import _rendered_tasks
+from lvsdeploy.plan import host_tasks
 
 
 def inventory_with(source: Path, services: int, dest: Path) -> Path:
@@ -40,7 +40,7 @@ def inventory_with(source: Path, services: int, dest: Path) -> Path:
 def measure(inventory: Path, repeat: int) -> dict:
     cluster = load_cluster(inventory)
     director = cluster.directors()[0]
-    tasks = [t for _, t in _rendered_tasks(cluster, director, [])]
+    tasks = host_tasks(cluster, director).tasks
     session = connect(director)
     try:
         one = time.monotonic()

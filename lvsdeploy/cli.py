@@ -6,7 +6,8 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-from . import __version__, cli_lab, engine, render
+from . import __version__, engine, render
+from .lab import cli as cli_lab
 from .errors import InventoryError, did_you_mean
 from .inventory import load_cluster
 from .lab.errors import LabError

@@ -1,21 +1,26 @@
-"""The mode rules, in one place: what a host must look like for the virtual services it takes part in.
+"""What a host must look like for the cluster: the variables roles see (`lvs_*`), computed from the typed
+model and the mode table in lvs.py.
 
-Roles read these values as variables (`lvs_*`); they stay free of mode logic beyond `when:`.
+Structured values stay typed: the IPVS services are the same IpvsService objects the facts reader returns,
+built once per host plan and handed to the ipvs module as they are. Roles stay free of mode logic beyond
+`when:`.
 """
 
 import posixpath
 
+from .facts import IpvsDest, IpvsService
+from .lvs import MODES
 from .model import Cluster, Host, Share, VirtualService
-from .modules.ipvs import scheduler_modules
-
-# ipvsadm forwarding method per LVS mode (-m masquerading, -g gatewaying, -i ipip)
-FORWARDING = {"nat": "masq", "dr": "route", "tun": "tunnel"}
-DR_ARP = {"arp_ignore": "1", "arp_announce": "2"}
 
 
 def host_vars(cluster: Cluster, host: Host) -> dict:
     """The variables roles see for `host`: its inventory vars plus the computed `lvs_*` values."""
-    computed: dict = {"inventory_hostname": host.name, "group_names": sorted(host.groups)}
+    computed: dict = {
+        "inventory_hostname": host.name, "group_names": sorted(host.groups),
+        # the parsed addresses and interface names, so that no role splits or re-parses the raw text
+        "lvs_dip": host.dip, "lvs_rip": host.rip, "lvs_dip_interface": host.dip_interface,
+        "lvs_rip_interface": host.rip_interface, "lvs_vip_interface": host.vip_interface,
+    }
     if host.is_director:
         computed.update(director_vars(cluster, host))
     if host.is_realserver:
@@ -23,33 +28,29 @@ def host_vars(cluster: Cluster, host: Host) -> dict:
         computed.update(share_mount_vars(cluster, host))
     if host.is_storage:
         computed.update(storage_vars(cluster, host))
-    # What the boot role persists: the union over the host's roles.
-    computed["lvs_kernel_modules"] = computed.get("lvs_director_modules", []) + (
-        ["ipip"] if "tun" in computed.get("lvs_realserver_modes", []) else [])
-    computed["lvs_sysctls"] = {**computed.get("lvs_director_sysctls", {}), **computed.get("lvs_realserver_sysctls", {})}
     return {**host.vars, **computed}
 
 
-def ipvs_services(cluster: Cluster) -> list[dict]:
-    return [_ipvs_service(cluster, svc) for svc in cluster.services]
+def ipvs_services(cluster: Cluster) -> list[IpvsService]:
+    return [ipvs_service(cluster, svc) for svc in cluster.services]
 
 
-def _ipvs_service(cluster: Cluster, svc: VirtualService) -> dict:
-    return {
-        "protocol": svc.protocol, "vip": str(svc.vip) if svc.vip else None, "port": svc.port,
-        "fwmark": svc.fwmark, "scheduler": svc.scheduler, "persistence": svc.persistence,
-        "netmask": str(svc.persistence_netmask) if svc.persistence_netmask else None,
-        "destinations": [
-            {"ip": str(cluster.hosts[rs.host].rip.ip), "port": rs.port, "weight": rs.weight,
-             "method": FORWARDING[svc.mode]}
-            for rs in svc.realservers
-        ],
-    }
+def ipvs_service(cluster: Cluster, svc: VirtualService) -> IpvsService:
+    """The kernel's view of one validated service (validate has checked ports, netmask and duplicates)."""
+    mask = str(svc.persistence_netmask) if svc.persistence_netmask else None
+    if svc.fwmark is not None:
+        service = IpvsService("FWM", None, None, svc.fwmark, svc.scheduler, svc.persistence)
+    else:
+        service = IpvsService(svc.protocol.upper(), str(svc.vip), svc.port, None, svc.scheduler, svc.persistence)
+    service.netmask = None if mask in (None, "255.255.255.255") else mask   # /32 is ipvsadm's default
+    method = MODES[svc.mode].method
+    service.destinations = [IpvsDest(str(cluster.hosts[rs.host].rip.ip), rs.port, rs.weight, method)
+                            for rs in svc.realservers]
+    return service
 
 
 def director_vars(cluster: Cluster, host: Host) -> dict:
     services = ipvs_services(cluster)
-    modes = cluster.modes()
     sysctls = {
         # Drop connections to a removed real server at once instead of black-holing them until timeout.
         "net.ipv4.vs.expire_nodest_conn": "1",
@@ -58,12 +59,12 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
         # Connection tracking of IPVS traffic is only needed when netfilter rewrites it too (FULLNAT).
         "net.ipv4.vs.conntrack": "0",
     }
-    if "nat" in modes:
+    if any(MODES[mode].director_forwards for mode in cluster.modes()):
         sysctls["net.ipv4.ip_forward"] = "1"
     return {
-        "lvs_modes": sorted(modes),
         "lvs_vips": sorted({str(s.vip) for s in cluster.services if s.vip}),
-        "lvs_director_modules": ["ip_vs", *scheduler_modules(services)],
+        # ip_vs loads schedulers on demand, but the boot-time module list wants their names
+        "lvs_director_modules": ["ip_vs", *sorted({f"ip_vs_{s.scheduler}" for s in services})],
         "lvs_director_sysctls": sysctls,
         "lvs_ipvs_services": services,
     }
@@ -71,26 +72,24 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
 
 def realserver_vars(cluster: Cluster, host: Host) -> dict:
     services = cluster.services_for(host.name)
-    modes = {s.mode for s in services}
-
-    def vips(mode: str) -> list[str]:
-        return sorted({str(s.vip) for s in services if s.mode == mode and s.vip})
-
+    modes = [MODES[m] for m in sorted({s.mode for s in services})]
+    ipip = any(m.ipip for m in modes)
     sysctls: dict[str, str] = {}
-    if modes & {"dr", "tun"}:
+    if any(m.suppress_arp for m in modes):
         # Only the director may answer ARP for the VIP; the kernel uses max(all, interface).
-        for iface in ["all", "lo"] + (["tunl0"] if "tun" in modes else []):
-            sysctls.update({f"net.ipv4.conf.{iface}.{k}": v for k, v in DR_ARP.items()})
-    if "tun" in modes:
+        devices = ["all", "lo", *sorted({m.vip_device for m in modes if m.vip_device} - {"lo"})]
+        for dev in devices:
+            sysctls.update({f"net.ipv4.conf.{dev}.arp_ignore": "1", f"net.ipv4.conf.{dev}.arp_announce": "2"})
+    if ipip:
         # Decapsulated packets arrive on tunl0 from a client routed elsewhere: strict rp_filter drops them.
         sysctls.update({"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.tunl0.rp_filter": "0"})
+    vips = sorted({(str(s.vip), MODES[s.mode].vip_device) for s in services if s.vip and MODES[s.mode].vip_device})
     directors = cluster.directors()
-    gateway = str(directors[0].dip.ip) if "nat" in modes and directors else None
+    gateway = str(directors[0].dip.ip) if any(m.gateway_via_dip for m in modes) and directors else None
     return {
-        "lvs_realserver_modes": sorted(modes),
+        "lvs_realserver_ipip": ipip,
         "lvs_realserver_sysctls": sysctls,
-        "lvs_lo_vips": vips("dr"),
-        "lvs_tunl0_vips": vips("tun"),
+        "lvs_realserver_vips": [{"address": f"{vip}/32", "dev": dev} for vip, dev in vips],
         "lvs_nat_gateway": gateway,
     }
 

@@ -12,7 +12,7 @@ from . import facts as facts_pkg
 from .executor import HostSession, RemoteError, connect
 from .facts import gather
 from .model import Cluster, Host
-from .plan import APPLY_MARK, HostPlan, facts_request, plan_host
+from .plan import APPLY_MARK, HostPlan, HostTasks, facts_request, host_tasks, plan_host
 
 PHASES = ("storage", "realservers", "directors")
 
@@ -21,6 +21,7 @@ PHASES = ("storage", "realservers", "directors")
 class HostRun:
     host: Host
     session: HostSession | None = None
+    tasks: HostTasks | None = None   # rendered once; planned before the apply and again after it
     plan: HostPlan | None = None
     status: str = "pending"          # ok | changed | failed | skipped
     error: str | None = None
@@ -54,9 +55,13 @@ def read_facts(session: HostSession, request) -> facts_pkg.HostFacts:
 
 def _plan_one(cluster: Cluster, run: HostRun) -> HostRun:
     try:
+        run.tasks = host_tasks(cluster, run.host)
+        if run.tasks.error:   # a role that cannot be rendered fails before any connection
+            run.plan = HostPlan(run.host.name, error=run.tasks.error)
+            run.status, run.error = "failed", run.tasks.error
+            return run
         run.session = connect(run.host)
-        request = facts_request(cluster, run.host)
-        run.plan = plan_host(cluster, run.host, read_facts(run.session, request))
+        run.plan = plan_host(run.tasks, read_facts(run.session, facts_request(run.tasks)))
         if run.plan.error:
             run.status, run.error = "failed", run.plan.error
     except RemoteError as exc:
@@ -85,7 +90,7 @@ def _apply_one(cluster: Cluster, run: HostRun) -> HostRun:
                 run.status, run.error = "failed", _failure_text(run.plan, result.stdout, result.stderr)
                 return run
             # Converged means: the same plan against freshly read facts has nothing left to do.
-            after = plan_host(cluster, run.host, read_facts(run.session, facts_request(cluster, run.host)))
+            after = plan_host(run.tasks, read_facts(run.session, facts_request(run.tasks)))
             if after.error or after.changed:
                 left = ", ".join(c.change.resource for c in after.changes) or after.error
                 run.status, run.error = "failed", f"{run.host.name}: did not converge; still to change: {left}"

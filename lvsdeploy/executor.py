@@ -6,8 +6,7 @@ paramiko's channel directly: it is closed for writing at once, so the remote she
 in_stream keeps stdin open and is slow for large input).
 """
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
@@ -34,12 +33,9 @@ class HostSession:
     host: Host
     connection: Connection
     round_trips: int = 0
-    seconds: float = 0.0
-    log: list[str] = field(default_factory=list)
 
     def run_script(self, script: str, timeout: float = 900) -> RemoteResult:
         """Run a POSIX sh script as root on the host: one round trip whatever its length."""
-        started = time.monotonic()
         command = "sh -s"
         conn = self.host.connection
         if conn.become and conn.user != "root":
@@ -55,7 +51,6 @@ class HostSession:
             raise RemoteError(f"{self.host.name}: SSH failed while running a script: {exc}") from None
         finally:
             self.round_trips += 1
-            self.seconds += time.monotonic() - started
         return RemoteResult(status, out, err)
 
     def close(self) -> None:

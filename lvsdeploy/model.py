@@ -18,16 +18,13 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origi
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .errors import Source, did_you_mean
+from .lvs import MODES, PROTOCOLS, SCHEDULERS
 
-Mode = Literal["nat", "dr", "tun", "fullnat"]
-Protocol = Literal["tcp", "udp", "sctp"]
-Scheduler = Literal["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"]
+# The choices come from lvs.py; an unsupported mode is in the schema so that validate says "planned".
+Mode = Literal[tuple(MODES)]
+Protocol = Literal[PROTOCOLS]
+Scheduler = Literal[SCHEDULERS]
 ShareType = Literal["nfs"]  # gfs2 comes later: add it here and give Share a type-specific validator
-
-MODES: tuple[str, ...] = get_args(Mode)
-PROTOCOLS: tuple[str, ...] = get_args(Protocol)
-SCHEDULERS: tuple[str, ...] = get_args(Scheduler)
-SUPPORTED_MODES = ("nat", "dr", "tun")  # fullnat is in the schema so that it gets a "planned" message
 
 DIRECTORS, REALSERVERS, STORAGE, CLIENTS = "directors", "realservers", "storage", "clients"
 MANAGED_GROUPS = (DIRECTORS, REALSERVERS, STORAGE, CLIENTS)
@@ -175,7 +172,7 @@ class VirtualService(_Located):
     fwmark: Fwmark | None = Field(None, description="an integer between 1 and 4294967295")
     port: Port | None = Field(None, description=PORT_TEXT)
     protocol: Protocol = Field("tcp", description=_one_of(PROTOCOLS))
-    mode: Mode = Field(description=_one_of(MODES))
+    mode: Mode = Field(description=_one_of(tuple(MODES)))
     scheduler: Scheduler = Field("wlc", description=_one_of(SCHEDULERS))
     persistence: Seconds | None = Field(None, description="a number of seconds between 1 and 2147483647")
     persistence_netmask: Address | None = Field(None, description="an IPv4 netmask like 255.255.255.0")

@@ -1,7 +1,8 @@
 """The per-host plan: the roles' tasks rendered for a host, run through the modules against its facts.
 
 Planning is pure: it reads facts and returns changes. The apply script is the plan's commands, verbatim,
-so a dry run shows exactly what apply will do.
+so a dry run shows exactly what apply will do. A host's tasks are rendered once (`host_tasks`) and planned
+against the facts read before the apply and again, for the convergence check, against those read after.
 """
 
 import shlex
@@ -10,9 +11,9 @@ from dataclasses import dataclass, field
 from .desired import host_vars
 from .facts import HostFacts
 from .model import Cluster, Host
-from .modules import MODULES
+from .modules import MODULES, boot_file
 from .modules.base import Change, FactsRequest, ModuleError
-from .roles import RenderedTask, Role, RoleError, expand, roles_for
+from .roles import RenderedTask, RoleError, expand, roles_for
 
 APPLY_MARK = "@@lvsapply"
 
@@ -21,6 +22,16 @@ APPLY_MARK = "@@lvsapply"
 class PlannedChange:
     task: str            # "director: virtual IPs (10.20.0.10)"
     change: Change
+
+
+@dataclass
+class HostTasks:
+    """A host's tasks, rendered from its roles, in order, and the handlers those roles define."""
+
+    host: str
+    tasks: list[RenderedTask] = field(default_factory=list)
+    handlers: dict[str, str] = field(default_factory=dict)   # name -> command; one per name across roles
+    error: str | None = None
 
 
 @dataclass
@@ -47,52 +58,59 @@ class HostPlan:
         return "\n".join(lines) + "\n"
 
 
-def _rendered_tasks(cluster: Cluster, host: Host, boot_lines: list[str]):
-    """Yield (role, rendered task) in order. `boot_lines` is read lazily so later tasks see earlier ones."""
-    variables = host_vars(cluster, host)
-    for role in roles_for(host.groups):
-        for task in role.tasks:
-            variables["lvs_boot_network_lines"] = list(boot_lines)
-            for rendered in expand(role, task, variables):
-                yield role, rendered
+def host_tasks(cluster: Cluster, host: Host) -> HostTasks:
+    """Render every task of the host's roles once; a role that cannot be rendered is the host's error."""
+    result = HostTasks(host.name)
+    try:
+        variables = host_vars(cluster, host)
+        for role in roles_for(host.groups):
+            for task in role.tasks:
+                result.tasks.extend(expand(role, task, variables))
+            for name, command in role.handlers.items():
+                result.handlers.setdefault(name, command)
+    except RoleError as exc:
+        result.error = str(exc)
+    return result
 
 
-def facts_request(cluster: Cluster, host: Host) -> FactsRequest:
+def facts_request(tasks: HostTasks) -> FactsRequest:
     request = FactsRequest()
-    for _, rendered in _rendered_tasks(cluster, host, []):
+    for rendered in tasks.tasks:
         request.merge(MODULES[rendered.module].facts_needed(rendered.args))
     return request
 
 
-def plan_host(cluster: Cluster, host: Host, facts: HostFacts) -> HostPlan:
-    plan = HostPlan(host.name)
-    boot_lines: list[str] = []
+def plan_host(tasks: HostTasks, facts: HostFacts) -> HostPlan:
+    plan = HostPlan(tasks.host, error=tasks.error)
+    if tasks.error:
+        return plan
+    persisted: dict[str, list[str]] = {}   # kind -> lines, what the tasks so far restore at boot
     notified: set[str] = set()
-    roles: dict[str, Role] = {}
     try:
-        for role, rendered in _rendered_tasks(cluster, host, boot_lines):
-            roles[role.name] = role
-            changes = _plan_task(rendered, facts)
-            module = MODULES[rendered.module]
-            if hasattr(module, "boot_lines"):
-                boot_lines.extend(module.boot_lines(rendered.args, facts))
-            for change in changes:
+        for rendered in tasks.tasks:
+            for change in _plan_task(rendered, facts, persisted):
                 plan.changes.append(PlannedChange(rendered.label, change))
                 notified.update(rendered.notify, change.notify)
-    except (RoleError, ModuleError) as exc:
+    except ModuleError as exc:
         plan.error = str(exc)
         return plan
     # One handler per name, however many roles define it: a reload runs once per apply.
-    handlers = {n: c for role in roles.values() for n, c in role.handlers.items()}
-    plan.handlers.extend((n, c) for n, c in handlers.items() if n in notified)
-    unknown = notified - {n for n, _ in plan.handlers}
+    plan.handlers.extend((n, c) for n, c in tasks.handlers.items() if n in notified)
+    unknown = notified - set(tasks.handlers)
     if unknown:
         plan.error = f"notified handlers that no role defines: {', '.join(sorted(unknown))}"
     return plan
 
 
-def _plan_task(rendered: RenderedTask, facts: HostFacts) -> list[Change]:
+def _plan_task(rendered: RenderedTask, facts: HostFacts, persisted: dict[str, list[str]]) -> list[Change]:
+    module = MODULES[rendered.module]
     try:
-        return MODULES[rendered.module].plan(rendered.args, facts)
+        if module is boot_file:
+            return boot_file.plan(rendered.args, facts, persisted)
+        changes = module.plan(rendered.args, facts)
+        if hasattr(module, "persist"):
+            for kind, line in module.persist(rendered.args, facts):
+                persisted.setdefault(kind, []).append(line)
+        return changes
     except ModuleError as exc:
         raise ModuleError(f"{rendered.label}: {exc}") from None

@@ -1,13 +1,20 @@
 """Roles are data: roles/<role>/{tasks,defaults,handlers}/main.yml, rendered with Jinja2 per host.
 
 A task names one module and its arguments, with optional `when:` (a Jinja2 expression), `loop:` (items
-bound to `item`) and `notify:` (handler names). `template:` tasks render a file from templates/ and become
-`file:` tasks. Arguments are rendered with Jinja2's native types, so "{{ lvs_vips }}" stays a list.
+bound to `item`) and `notify:` (handler names). `template:` tasks render a file from the role's own
+templates/ folder and become `file:` tasks. Arguments are rendered with Jinja2's native types, so
+"{{ lvs_vips }}" stays a list and "{{ lvs_ipvs_services }}" hands the typed services to the module as they
+are (Jinja looks them up; it never turns them into text).
+
+The roles ship inside the package (lvsdeploy.shipped_roles, from the checkout's top-level roles/ folder);
+LVSDEPLOY_ROLES points at another folder of the same layout.
 """
 
 import os
+import shlex
 from functools import lru_cache
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +23,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from jinja2.nativetypes import NativeEnvironment
 
 from .modules import MODULES
-from .modules.ipvs import rules_text
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-ROLES_DIR = Path(os.environ.get("LVSDEPLOY_ROLES", PROJECT_DIR / "roles"))
-TEMPLATES_DIR = Path(os.environ.get("LVSDEPLOY_TEMPLATES", PROJECT_DIR / "templates"))
+ROLES_DIR = Path(os.environ.get("LVSDEPLOY_ROLES") or str(files("lvsdeploy.shipped_roles")))
 OMIT = "__lvsdeploy_omit__"
 TASK_KEYS = {"name", "when", "loop", "notify"}
 # group -> role applied to its hosts, in this order on a host that is in several groups
@@ -62,15 +66,20 @@ def _dict2items(d: dict) -> list[dict]:
     return [{"key": k, "value": v} for k, v in d.items()]
 
 
-def _environment(cls):
+def _environment(cls, loader=None):
     env = cls(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-              loader=FileSystemLoader(str(TEMPLATES_DIR)))
-    env.filters.update(dict2items=_dict2items, ipvs_rules=rules_text)
+              loader=loader)
+    env.filters.update(dict2items=_dict2items, quote=shlex.quote)   # as Ansible's: a value safe in sh
     return env
 
 
 NATIVE = _environment(NativeEnvironment)
-TEXT = _environment(Environment)
+
+
+@lru_cache(maxsize=None)
+def _templates(role: str) -> Environment:
+    """File templates come from the role's own templates/ folder."""
+    return _environment(Environment, FileSystemLoader(str(ROLES_DIR / role / "templates")))
 
 
 def _read_yaml(path: Path, default):
@@ -139,7 +148,7 @@ def expand(role: Role, task: Task, variables: dict) -> list[RenderedTask]:
             args = render(task.args, local)
             module = task.module
             if module == "template":
-                args = _template_to_file(args, local)
+                args = _template_to_file(role.name, args, local)
                 module = "file"
             label = f"{role.name}: {task.name}" + (f" ({_item_label(item)})" if task.loop is not None else "")
             rendered.append(RenderedTask(label, module, args, task.notify))
@@ -151,12 +160,15 @@ def expand(role: Role, task: Task, variables: dict) -> list[RenderedTask]:
 
 
 def _item_label(item) -> str:
-    return str(item["key"]) if isinstance(item, dict) and "key" in item else str(item)
+    """dict2items items by their key, other mappings by their values: "net.ipv4.ip_forward", "10.20.0.10/32 lo"."""
+    if isinstance(item, dict):
+        return str(item["key"]) if "key" in item else " ".join(str(v) for v in item.values())
+    return str(item)
 
 
-def _template_to_file(args: dict, variables: dict) -> dict:
+def _template_to_file(role: str, args: dict, variables: dict) -> dict:
     args = dict(args)
     src = args.pop("src")
     args["path"] = args.pop("dest")
-    args["content"] = TEXT.get_template(src).render(variables)
+    args["content"] = _templates(role).get_template(src).render(variables)
     return args

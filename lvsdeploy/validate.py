@@ -3,7 +3,8 @@
 Each rule is a pure function Cluster -> list[Problem]; `validate` runs all of them, so one run reports
 everything. Type and range errors are found earlier, while the model is built (see model.explain); rules
 here tolerate the holes those leave (a host whose lvs_rip was invalid has rip None and is skipped).
-This is the one place that knows the LVS mode rules.
+What each mode allows is stated in lvs.MODES; the rules here check a cluster against it, and nothing after
+validation checks it again (modules trust their typed input).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import PurePosixPath
 
 from .errors import Problem
-from .model import (CIDR_TEXT, DIRECTORS, REALSERVERS, REQUIRED_VARS, STORAGE, SUPPORTED_MODES, Cluster, Host, Share,
-                    VirtualService)
+from .lvs import MODES, SUPPORTED_MODES
+from .model import CIDR_TEXT, DIRECTORS, REALSERVERS, REQUIRED_VARS, STORAGE, Cluster, Host, Share, VirtualService
 
 
 def _svc(svc: VirtualService, path: str, what: str) -> Problem:
@@ -95,7 +96,7 @@ def unique_addresses(cluster: Cluster) -> list[Problem]:
 
 def supported_modes(cluster: Cluster) -> list[Problem]:
     return [_svc(s, "mode", f"{s.mode} is planned but not supported yet; use {', '.join(SUPPORTED_MODES)}")
-            for s in cluster.services if s.mode not in SUPPORTED_MODES]
+            for s in cluster.services if not MODES[s.mode].supported]
 
 
 def unique_services(cluster: Cluster) -> list[Problem]:
@@ -137,10 +138,11 @@ def realserver_refs(cluster: Cluster) -> list[Problem]:
 
 
 def port_mapping(cluster: Cluster) -> list[Problem]:
-    # dr and tun deliver the packet unchanged (same destination port); only nat rewrites it
+    # dr and tun deliver the packet unchanged (same destination port); only the masquerading modes rewrite it
+    mappers = " and ".join(n for n, m in MODES.items() if m.maps_ports and m.supported)
     return [_svc(s, f"realservers[{i}].port", f"{rs.port} differs from the service port {s.port}; "
-                                              f"{s.mode} mode cannot map ports (only nat can)")
-            for s in cluster.services if s.mode in ("dr", "tun") and s.port is not None
+                                              f"{s.mode} mode cannot map ports (only {mappers} can)")
+            for s in cluster.services if not MODES[s.mode].maps_ports and s.port is not None
             for i, rs in enumerate(s.realservers) if rs.port != s.port]
 
 
@@ -164,10 +166,9 @@ def realserver_subnets(cluster: Cluster) -> list[Problem]:
     can be their default gateway and replies flow back through the director."""
     problems = []
     directors = [d for d in cluster.directors() if d.dip is not None]
-    why = {"dr": "dr real servers must be on the director's LAN",
-           "nat": "nat real servers must be on the director's network to use the DIP as default gateway"}
     for svc in cluster.services:
-        if svc.mode not in why or not directors:
+        why = MODES[svc.mode].same_lan
+        if why is None or not directors:
             continue
         for i, rs in enumerate(svc.realservers):
             host = cluster.hosts.get(rs.host)
@@ -177,7 +178,7 @@ def realserver_subnets(cluster: Cluster) -> list[Problem]:
                 d = directors[0]
                 problems.append(_svc(svc, f"realservers[{i}].host",
                                      f"{host.name} (lvs_rip {host.rip}) is not in the director's network "
-                                     f"{d.dip.network} (lvs_dip of {d.name}); {why[svc.mode]}"))
+                                     f"{d.dip.network} (lvs_dip of {d.name}); {why}"))
     return problems
 
 
@@ -185,8 +186,8 @@ def nat_not_mixed(cluster: Cluster) -> list[Problem]:
     # nat real servers route replies via the DIP; dr/tun real servers reply directly: one host can't do both
     problems = []
     for host in cluster.realservers():
-        nat = [s for s in cluster.services_for(host.name) if s.mode == "nat"]
-        other = [s for s in cluster.services_for(host.name) if s.mode in ("dr", "tun")]
+        nat = [s for s in cluster.services_for(host.name) if MODES[s.mode].gateway_via_dip]
+        other = [s for s in cluster.services_for(host.name) if MODES[s.mode].vip_device]   # reply directly
         if nat and other:
             later = max(nat[0], other[0], key=cluster.services.index)
             i = later.hosts().index(host.name)

@@ -105,7 +105,6 @@ class HostFacts:
     units: dict[str, UnitFact] = field(default_factory=dict)
     ipvs: IpvsTable | None = None  # None: ip_vs not loaded, or ipvsadm missing (see notes)
     mounts: list[Mount] = field(default_factory=list)
-    unless: dict[str, int] = field(default_factory=dict)  # shell test -> exit status
     notes: list[str] = field(default_factory=list)  # things the reader could not see, said plainly
 
     def interface_with(self, ip) -> list[tuple[Interface, IPv4Interface]]:

@@ -8,13 +8,12 @@ module is loaded, no file is written, and a missing tool yields an empty or "abs
 from __future__ import annotations
 
 from lvsdeploy.facts import HostFacts, files, ipvs, kernel, mounts, network, packages, services
-from lvsdeploy.facts import commands as unless_reader
 
 MARKER = "@@lvsfacts"
 
 SECTIONS = (
     "host", "addr", "link", "route", "modules", "builtin", "sysctl",
-    "files", "packages", "units", "ipvs", "mounts", "unless",
+    "files", "packages", "units", "ipvs", "mounts",
 )  # fmt: skip
 
 # A PATH with the sbin directories: a non-root login shell on Debian lacks them, and ip, sysctl, ipvsadm
@@ -40,7 +39,6 @@ def _snippets(request) -> dict[str, str]:
         "units": services.units_snippet(request.units),
         "ipvs": ipvs.IPVS_SNIPPET,
         "mounts": mounts.MOUNTS_SNIPPET,
-        "unless": unless_reader.unless_snippet(request.unless),
     }
 
 
@@ -87,6 +85,5 @@ def parse(text: str) -> HostFacts:
         units=services.parse_units(s["units"]),
         ipvs=table,
         mounts=mounts.parse_mounts(s["mounts"]),
-        unless=unless_reader.parse_unless(s["unless"]),
         notes=[ipvs_note] if ipvs_note else [],
     )

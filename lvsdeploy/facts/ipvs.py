@@ -7,6 +7,7 @@ facts must never change the host. No module, no ipvsadm, or ipvsadm failing all 
 from __future__ import annotations
 
 from lvsdeploy.facts import IpvsDest, IpvsService, IpvsTable
+from lvsdeploy.lvs import METHOD_SWITCH, PROTOCOL_SWITCH
 
 IPVS_SNIPPET = """\
 if [ -e /proc/net/ip_vs ]; then
@@ -16,8 +17,8 @@ if [ -e /proc/net/ip_vs ]; then
   else echo 'state no-ipvsadm'; fi
 else echo 'state not-loaded'; fi"""
 
-SERVICE_SWITCHES = {"-t": "TCP", "-u": "UDP", "--sctp-service": "SCTP", "-f": "FWM"}
-METHOD_SWITCHES = {"-g": "route", "-m": "masq", "-i": "tunnel"}
+SERVICE_SWITCHES = {switch: protocol for protocol, switch in PROTOCOL_SWITCH.items()}
+METHOD_SWITCHES = {switch: method for method, switch in METHOD_SWITCH.items()}
 # Options ipvsadm may print that take a value we do not model (thresholds, scheduler flags, tunnel details).
 _VALUED = {"-x", "-y", "-b", "--tun-type", "--tun-port", "pe"}
 

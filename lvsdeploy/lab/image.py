@@ -44,6 +44,8 @@ GUEST_DIR = Path(__file__).parent / "guest"
 GUEST_FILES = {  # file in lvsdeploy/lab/guest -> (path in the image, mode)
     "lvslab-init": ("usr/local/sbin/lvslab-init", 0o755),
     "lvslab-init.service": ("etc/systemd/system/lvslab-init.service", 0o644),
+    "lvslab-udp-whoami": ("usr/local/sbin/lvslab-udp-whoami", 0o755),
+    "lvslab-udp-whoami.service": ("etc/systemd/system/lvslab-udp-whoami.service", 0o644),
     "sshd-lab.conf": ("etc/ssh/sshd_config.d/lvslab.conf", 0o644),
     "systemd-lab.conf": ("etc/systemd/system.conf.d/lvslab.conf", 0o644),
     "journald-lab.conf": ("etc/systemd/system/systemd-journald.service.d/lvslab.conf", 0o644),

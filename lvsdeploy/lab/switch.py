@@ -41,10 +41,6 @@ def stop_all(lab_dir: Path) -> None:
                 time.sleep(0.1)
 
 
-def running(lab_dir: Path) -> list[int]:
-    return [p for f in (lab_dir / "switches").glob("*.pid") if (p := _pid(f, f.with_suffix(".sock")))]
-
-
 def _pid(pidfile: Path, sock: Path) -> int | None:
     try:
         pid = int(pidfile.read_text().strip())

@@ -67,12 +67,14 @@ def write_guest_config(vm: VmRuntime, spec, authorized_key: str) -> list[str]:
     return args
 
 
-def make_host_key(vm: VmRuntime) -> str:
+def make_host_key(vm: VmRuntime) -> tuple[str, str]:
+    """The VM's SSH host key, made here on first use: (key type, base64 key) for known_hosts."""
     key = vm.dir / "ssh_host_ed25519_key"
     if not key.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lvslab-{vm.name}", "-f", str(key)],
                        check=True)
-    return (vm.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+    keytype, keydata = (vm.dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+    return keytype, keydata
 
 
 def qemu_command(vm: VmRuntime, spec, image: Image, accel: str, memory_mb: int,

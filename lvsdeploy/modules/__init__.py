@@ -1,8 +1,9 @@
 """Resource modules, by task keyword.
 
 Each module is a Python module exposing NAME, facts_needed(args) -> FactsRequest and
-plan(args, facts) -> list[Change]; the network ones (ip_address, ip_route, ip_link) also expose
-boot_lines(args, facts) -> list[str] for the boot-time script.
+plan(args, facts) -> list[Change]. A module whose state does not survive a reboot by itself also exposes
+persist(args, facts) -> [(kind, line)]: how it is restored at boot, collected by the boot role's boot_file
+tasks (see boot_file.py). fstab.py holds helpers of `mounts`, not a task.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from lvsdeploy.modules import (
+    boot_file,
     command,
     file,
     ip_address,
@@ -17,7 +19,6 @@ from lvsdeploy.modules import (
     ip_route,
     ipvs,
     kernel_module,
-    mount,
     mounts,
     package,
     service,
@@ -27,7 +28,8 @@ from lvsdeploy.modules.base import Change, FactsRequest, ModuleError
 
 MODULES: dict[str, ModuleType] = {
     m.NAME: m
-    for m in (package, kernel_module, sysctl, file, ip_address, ip_route, ip_link, service, command, ipvs, mount, mounts)
+    for m in (package, kernel_module, sysctl, file, ip_address, ip_route, ip_link, service, command, ipvs, mounts,
+              boot_file)
 }
 
 __all__ = ["MODULES", "Change", "FactsRequest", "ModuleError"]

@@ -32,14 +32,12 @@ class FactsRequest:
     files: set[str] = field(default_factory=set)
     packages: set[str] = field(default_factory=set)
     units: set[str] = field(default_factory=set)
-    unless: set[str] = field(default_factory=set)  # shell tests whose exit status is needed
 
     def merge(self, other: FactsRequest) -> None:
         self.sysctls |= other.sysctls
         self.files |= other.files
         self.packages |= other.packages
         self.units |= other.units
-        self.unless |= other.unless
 
 
 q = shlex.quote

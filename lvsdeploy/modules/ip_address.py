@@ -1,7 +1,7 @@
 """An IPv4 address on an interface (a VIP on the director's NIC, or on lo of a real server).
 
-When `dev` is not given, the interface is the one (not lo) holding an address in the same network as `near`
-(or as the address itself): inventories name networks, not NIC names, which differ between machines.
+When `dev` is not given, the interface is the one (not lo) holding an address in the same network as the
+address itself: inventories name networks, not NIC names, which differ between machines.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from lvsdeploy.modules.base import (
     FactsRequest,
     ModuleError,
     as_interface,
-    as_ipv4,
     as_str,
     check_args,
     choice,
@@ -22,11 +21,10 @@ NAME = "ip_address"
 
 
 def _args(args: dict) -> dict:
-    check_args(NAME, args, ("address",), ("dev", "near", "state", "hint"))
+    check_args(NAME, args, ("address",), ("dev", "state", "hint"))
     return {
         "address": as_interface(NAME, "address", args["address"]),
         "dev": as_str(NAME, "dev", args["dev"]) if args.get("dev") is not None else None,
-        "near": as_ipv4(NAME, "near", args["near"]) if args.get("near") is not None else None,
         "state": choice(NAME, args, "state", ("present", "absent"), "present"),
         "hint": args.get("hint"),
     }
@@ -37,14 +35,14 @@ def facts_needed(args: dict) -> FactsRequest:
     return FactsRequest()  # addresses are always read
 
 
-def find_device(address, near, facts, hint=None) -> str:
-    """The non-lo interface whose network contains `near` (default: the address itself).
+def find_device(address, facts, hint=None) -> str:
+    """The non-lo interface whose network contains the address.
 
     With several candidates the most specific network wins. /32 addresses (VIPs) cover nothing: a VIP
     follows the subnet, and a stray /32 copy of it elsewhere must not pull it over. An interface holding
     only such a /32 of the address is the answer when no network covers it.
     """
-    target = near or address.ip
+    target = address.ip
     covering = [
         (a.network.prefixlen, i.name)
         for i in facts.interfaces.values()
@@ -65,7 +63,7 @@ def find_device(address, near, facts, hint=None) -> str:
 
 
 def _device(a: dict, facts) -> str:
-    return a["dev"] or find_device(a["address"], a["near"], facts, a["hint"])
+    return a["dev"] or find_device(a["address"], facts, a["hint"])
 
 
 def plan(args: dict, facts) -> list[Change]:
@@ -96,8 +94,9 @@ def plan(args: dict, facts) -> list[Change]:
     return [Change(resource=f"address {address} dev {dev}", diff=tuple(diff), commands=tuple(commands))]
 
 
-def boot_lines(args: dict, facts) -> list[str]:
+def persist(args: dict, facts) -> list[tuple[str, str]]:
+    """A line of the boot script that re-creates addresses, links and routes."""
     a = _args(args)
     if a["state"] == "absent":
         return []
-    return [f"ip addr replace {a['address']} dev {q(_device(a, facts))}"]
+    return [("network", f"ip addr replace {a['address']} dev {q(_device(a, facts))}")]

@@ -71,6 +71,7 @@ def plan(args: dict, facts) -> list[Change]:
     return [Change(resource, diff, (f"ip route replace {want}",))]
 
 
-def boot_lines(args: dict, facts) -> list[str]:
+def persist(args: dict, facts) -> list[tuple[str, str]]:
+    """A line of the boot script that re-creates addresses, links and routes."""
     a = _args(args)
-    return [f"ip route replace {_spec(a['dst'], a['via'], a['dev'])}"] if a["state"] == "present" else []
+    return [("network", f"ip route replace {_spec(a['dst'], a['via'], a['dev'])}")] if a["state"] == "present" else []

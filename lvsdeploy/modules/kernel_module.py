@@ -1,4 +1,4 @@
-"""A kernel module loaded now (persistence across reboots is a file in /etc/modules-load.d)."""
+"""A kernel module loaded now, and at boot (persist: a line of /etc/modules-load.d/lvsdeploy.conf)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,7 @@ def plan(args: dict, facts) -> list[Change]:
     if name in facts.modules_loaded:
         return []
     return [Change(resource=f"kernel module {name}", diff=(f"+ {name} loaded",), commands=(f"modprobe {q(name)}",))]
+
+
+def persist(args: dict, facts) -> list[tuple[str, str]]:
+    return [("kernel_module", _name(args))]

@@ -3,7 +3,7 @@ lvsdeploy mounts that are no longer in the list are unmounted and their fstab li
 
 The `# lvsdeploy` marker at the end of an fstab line is the memory of what lvsdeploy mounted: a share removed
 from the inventory is still found there, so the plan can show its removal. Lines without the marker are the
-administrator's and are never touched (one for a wanted mount point stops the plan, as in `mount`).
+administrator's and are never touched (one for a wanted mount point stops the plan).
 /etc/fstab is computed once for the whole list and written once, so mounts cannot overwrite each other's line.
 
 Order of the commands: unmount what leaves first (a busy mount stops the apply with fstab untouched), then
@@ -12,7 +12,7 @@ write fstab, then mount or remount (`mount PATH` reads the new line).
 
 from __future__ import annotations
 
-from lvsdeploy.modules import mount
+from lvsdeploy.modules import fstab
 from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_bool, check_args, q
 
 NAME = "mounts"
@@ -27,12 +27,10 @@ def _args(args: dict) -> dict:
     for i, entry in enumerate(present):
         if not isinstance(entry, dict):
             raise ModuleError(f"{NAME}: present[{i}] must be a mapping like {{src, path, fstype, opts}}, got {entry!r}")
-        if "state" in entry:
-            raise ModuleError(f"{NAME}: present[{i}]: no state here; what is not listed is absent (with purge)")
         try:
-            a = mount._args({**entry, "state": "mounted"})
+            a = fstab.mount_args(entry)
         except ModuleError as exc:
-            raise ModuleError(f"{NAME}: present[{i}]: {str(exc).removeprefix(mount.NAME + ': ')}") from None
+            raise ModuleError(f"{NAME}: present[{i}]: {str(exc).removeprefix(NAME + ': ')}") from None
         if a["path"] in wanted:
             raise ModuleError(f"{NAME}: present[{i}]: {a['path']} is listed twice")
         wanted[a["path"]] = a
@@ -41,7 +39,7 @@ def _args(args: dict) -> dict:
 
 def facts_needed(args: dict) -> FactsRequest:
     _args(args)
-    return FactsRequest(files={mount.FSTAB})
+    return FactsRequest(files={fstab.FSTAB})
 
 
 def _mounted(src: str, path: str, fstype: str, opts: str | None = None) -> str:
@@ -51,31 +49,31 @@ def _mounted(src: str, path: str, fstype: str, opts: str | None = None) -> str:
 def plan(args: dict, facts) -> list[Change]:
     a = _args(args)
     wanted, purge = a["wanted"], a["purge"]
-    fstab, lines = mount.fstab_lines(facts)
+    current, lines = fstab.fstab_lines(facts)
     for path in wanted:
-        mount.check_not_theirs(path, lines)
+        fstab.check_not_theirs(path, lines)
 
     new_lines: list[str] = []
     placed: set[str] = set()
     leaving: list[str] = []          # mount points of our lines that go away
     for line in lines:
-        path = mount._mount_point(line) if mount.is_ours(line) else None
+        path = fstab.mount_point(line) if fstab.is_ours(line) else None
         if path is None:
             new_lines.append(line)
         elif path in wanted:
             if path not in placed:   # our line where it was, so the administrator's order stays; duplicates go
-                new_lines.append(mount.fstab_line(wanted[path]))
+                new_lines.append(fstab.fstab_line(wanted[path]))
                 placed.add(path)
         elif purge:
             if path not in leaving:
                 leaving.append(path)
         else:
             new_lines.append(line)
-    new_lines += [mount.fstab_line(w) for path, w in wanted.items() if path not in placed]
+    new_lines += [fstab.fstab_line(w) for path, w in wanted.items() if path not in placed]
 
     changes = []
     for path in leaving:
-        live = mount.live_mount(facts, path)
+        live = fstab.live_mount(facts, path)
         if live is not None:
             changes.append(Change(f"mount {path}", (f"- {_mounted(live.src, path, live.fstype)}",),
                                   (f"umount {q(path)}",)))
@@ -84,13 +82,13 @@ def plan(args: dict, facts) -> list[Change]:
         gone = set(lines)
         diff = [f"- {line}" for line in lines if line not in kept]
         diff += [f"+ {line}" for line in new_lines if line not in gone]
-        changes.append(Change(f"file {mount.FSTAB}", tuple(diff), tuple(mount.write_fstab_commands(fstab, new_lines))))
+        changes.append(Change(f"file {fstab.FSTAB}", tuple(diff), tuple(fstab.write_fstab_commands(current, new_lines))))
     for path, w in wanted.items():
-        live = mount.live_mount(facts, path)
+        live = fstab.live_mount(facts, path)
         if live is None:
             changes.append(Change(f"mount {path}", (f"+ {_mounted(w['src'], path, w['fstype'], w['opts'])}",),
                                   (f"mkdir -p -- {q(path)}", f"mount {q(path)}")))
-        elif not mount.live_matches(w, live):
+        elif not fstab.live_matches(w, live):
             changes.append(Change(f"mount {path}", (f"- {_mounted(live.src, path, live.fstype, live.opts)}",
                                                     f"+ {_mounted(w['src'], path, w['fstype'], w['opts'])}"),
                                   (f"umount {q(path)}", f"mount {q(path)}")))

@@ -1,4 +1,4 @@
-"""A systemd unit enabled/disabled and started/stopped (`restarted`/`reloaded` are for handlers).
+"""A systemd unit enabled/disabled and started/stopped (restarts and reloads are handlers' work).
 
 A unit that is not found is not an error at plan time: a package installed earlier in the same apply may
 provide it, and systemctl then fails with a clear message if it does not.
@@ -28,7 +28,7 @@ def _args(args: dict) -> dict:
     a = {
         "name": name,
         "enabled": as_bool(NAME, "enabled", args.get("enabled")),
-        "state": choice(NAME, args, "state", ("started", "stopped", "restarted", "reloaded", None)),
+        "state": choice(NAME, args, "state", ("started", "stopped", None)),
     }
     if a["enabled"] is None and a["state"] is None:
         raise ModuleError(f"{NAME}: {name}: set enabled and/or state, otherwise there is nothing to do")
@@ -62,9 +62,5 @@ def plan(args: dict, facts) -> list[Change]:
     elif state == "stopped" and found and active_now in RUNNING:
         diff += [f"- {active_now}", "+ inactive"]
         commands.append(f"systemctl stop {q(name)}")
-    elif state in ("restarted", "reloaded"):
-        verb = "restart" if state == "restarted" else "reload"
-        diff.append(f"~ {verb}")
-        commands.append(f"systemctl {verb} {q(name)}")
 
     return [Change(f"service {name}", tuple(diff), tuple(commands))] if commands else []

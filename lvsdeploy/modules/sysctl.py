@@ -1,4 +1,4 @@
-"""A sysctl's runtime value (persistence is a file in /etc/sysctl.d)."""
+"""A sysctl's runtime value, and at boot (persist: a line of /etc/sysctl.d/90-lvsdeploy.conf)."""
 
 from __future__ import annotations
 
@@ -40,3 +40,8 @@ def plan(args: dict, facts) -> list[Change]:
             commands=(f"sysctl -q -w {q(f'{name}={value}')}",),
         )
     ]
+
+
+def persist(args: dict, facts) -> list[tuple[str, str]]:
+    name, value = _args(args)
+    return [("sysctl", f"{name} = {value}")]

@@ -7,7 +7,7 @@ from textwrap import dedent, indent
 from lvsdeploy import desired
 from lvsdeploy.facts import FileFact, HostFacts, Interface, UnitFact
 from lvsdeploy.inventory import load_cluster
-from lvsdeploy.plan import facts_request, plan_host
+from lvsdeploy.plan import facts_request, host_tasks, plan_host
 
 REPO = Path(__file__).resolve().parents[2]
 EXPORTS = "/etc/exports.d/lvsdeploy.exports"
@@ -47,7 +47,7 @@ def fresh_facts(cluster, host) -> HostFacts:
     base = host.rip or host.storage_ip
     facts = HostFacts(packages={"nfs-kernel-server": "1:2.6.2-4", "nfs-common": "1:2.6.2-4"},
                       interfaces={"eth0": Interface("eth0", "52:54:00:12:34:56", True, None, [IPv4Interface(base)])})
-    for path in facts_request(cluster, host).files:
+    for path in facts_request(host_tasks(cluster, host)).files:
         facts.files[path] = FileFact(False)
     return facts
 
@@ -86,7 +86,7 @@ def test_no_shares_still_plans_the_purge(tmp_path):
     facts = fresh_facts(cluster, cluster.hosts["rs1"])
     facts.files["/etc/fstab"] = FileFact(True, f"/dev/vda1 / ext4 defaults 0 1\n{line}\n".encode(), "0644",
                                          "root", "root", "file")
-    plan = plan_host(cluster, cluster.hosts["rs1"], facts)
+    plan = plan_host(host_tasks(cluster, cluster.hosts["rs1"]), facts)
     assert plan.error is None
     (fstab,) = [c.change for c in plan.changes if c.change.resource == "file /etc/fstab"]
     assert fstab.diff == (f"- {line}",)
@@ -97,11 +97,11 @@ def test_storage_role_plan_and_exports_file(tmp_path):
     cluster = cluster_with(tmp_path, TWO_SHARES)
     host = cluster.hosts["storage1"]
     facts = fresh_facts(cluster, host)
-    plan = plan_host(cluster, host, facts)
+    plan = plan_host(host_tasks(cluster, host), facts)
     assert plan.error is None
     storage = [(c.task, c.change) for c in plan.changes if c.task.startswith("storage:")]
     assert [change.resource for _, change in storage] == [
-        "command mkdir -p -- '/srv/lvs/content'", "command mkdir -p -- '/srv/lvs/media'",
+        "command mkdir -p -- /srv/lvs/content", "command mkdir -p -- /srv/lvs/media",
         f"file {EXPORTS}", "service nfs-server.service"]
     exports = next(change for _, change in storage if change.resource == f"file {EXPORTS}")
     added = [line[1:] for line in exports.diff if line.startswith("+") and not line.startswith("+++")]
@@ -120,7 +120,7 @@ def test_storage_role_plan_and_exports_file(tmp_path):
                         "/srv/lvs/media": FileFact(True, kind="directory"),
                         EXPORTS: FileFact(True, "\n".join(added).encode() + b"\n", "0644", "root", "root", "file")})
     facts.units["nfs-server.service"] = UnitFact("loaded", "enabled", "active")
-    again = plan_host(cluster, host, facts)
+    again = plan_host(host_tasks(cluster, host), facts)
     assert not [c for c in again.changes if c.task.startswith("storage:")]
     assert "reload exports" not in [name for name, _ in again.handlers]
 
@@ -131,7 +131,7 @@ def test_share_without_client_address_is_never_exported_to_everyone(tmp_path):
           - {name: empty, server: storage1, export: /srv/empty, mount: /mnt/empty, clients: []}
     """)
     host = cluster.hosts["storage1"]
-    (exports,) = [c.change for c in plan_host(cluster, host, fresh_facts(cluster, host)).changes
+    (exports,) = [c.change for c in plan_host(host_tasks(cluster, host), fresh_facts(cluster, host)).changes
                   if c.change.resource == f"file {EXPORTS}"]
     text = "\n".join(exports.diff)
     assert "+# /srv/empty has no client with an address: not exported" in text

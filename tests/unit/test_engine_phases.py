@@ -125,14 +125,14 @@ def fake(monkeypatch):
         session.round_trips += 1
         return HostFacts(hostname=session.host.name)
 
-    def plan_host(cluster, host, facts):
+    def plan_host(tasks, facts):
         with lock:
-            queue = state["plans"].get(host.name) or [HostPlan(host.name)]
+            queue = state["plans"].get(tasks.host) or [HostPlan(tasks.host)]
             return queue.pop(0) if len(queue) > 1 else queue[0]
 
     monkeypatch.setattr(engine, "connect", connect)
     monkeypatch.setattr(engine, "read_facts", read_facts)
-    monkeypatch.setattr(engine, "facts_request", lambda cluster, host: FactsRequest())
+    monkeypatch.setattr(engine, "facts_request", lambda tasks: FactsRequest())
     monkeypatch.setattr(engine, "plan_host", plan_host)
     return state
 
@@ -195,7 +195,7 @@ def test_unreachable_and_unplannable_hosts_fail_at_plan_time(dr, fake):
 
 
 def test_an_unexpected_error_while_planning_is_a_failed_host_not_a_traceback(dr, fake, monkeypatch):
-    def boom(cluster, host):
+    def boom(tasks):
         raise KeyError("lvs_dip")
     monkeypatch.setattr(engine, "facts_request", boom)
     runs = engine.plan_all(dr, limit={"director1"})

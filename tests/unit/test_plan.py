@@ -28,7 +28,7 @@ from lvsdeploy.inventory import load_cluster
 from lvsdeploy.modules.base import Change, FactsRequest
 from lvsdeploy import plan as plan_module
 from lvsdeploy import roles as roles_module
-from lvsdeploy.plan import APPLY_MARK, HostPlan, PlannedChange, facts_request, plan_host
+from lvsdeploy.plan import APPLY_MARK, HostPlan, PlannedChange, facts_request, host_tasks, plan_host
 from lvsdeploy.roles import roles_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -207,6 +207,8 @@ class FakeHost:
 
     def modprobe(self, name: str) -> None:
         f = self.facts
+        if name in f.modules_loaded:   # loading a loaded module changes nothing
+            return
         f.modules_loaded.add(name)
         if name == "ip_vs":
             f.ipvs = IpvsTable()
@@ -259,7 +261,7 @@ class FakeHost:
 def fresh(mode: str, name: str):
     c = cluster(mode)
     host = c.hosts[name]
-    return c, host, fresh_facts(fixture(mode, name), facts_request(c, host))
+    return c, host, fresh_facts(fixture(mode, name), facts_request(host_tasks(c, host)))
 
 
 # ---- the plan against a fresh host ------------------------------------------------------------------
@@ -267,7 +269,7 @@ def fresh(mode: str, name: str):
 @pytest.mark.parametrize("mode,name", CASES)
 def test_fresh_host_gets_the_expected_resources_in_order(mode, name):
     c, host, facts = fresh(mode, name)
-    plan = plan_host(c, host, facts)
+    plan = plan_host(host_tasks(c, host), facts)
     assert plan.error is None
     assert [p.change.resource for p in plan.changes] == fixture(mode, name)["resources"]
     assert [n for n, _ in plan.handlers] == fixture(mode, name)["handlers"]
@@ -276,8 +278,8 @@ def test_fresh_host_gets_the_expected_resources_in_order(mode, name):
 @pytest.mark.parametrize("mode,name", CASES)
 def test_converged_host_has_an_empty_plan(mode, name):
     c, host, facts = fresh(mode, name)
-    converged = FakeHost(facts).run(plan_host(c, host, facts))
-    again = plan_host(c, host, converged)
+    converged = FakeHost(facts).run(plan_host(host_tasks(c, host), facts))
+    again = plan_host(host_tasks(c, host), converged)
     assert again.error is None
     assert [p.change.resource for p in again.changes] == []
     assert again.handlers == []
@@ -285,7 +287,7 @@ def test_converged_host_has_an_empty_plan(mode, name):
 
 def test_dr_realserver_fixes_arp_before_the_vip_appears():
     c, host, facts = fresh("dr", "rs1")
-    resources = [p.change.resource for p in plan_host(c, host, facts).changes]
+    resources = [p.change.resource for p in plan_host(host_tasks(c, host), facts).changes]
     vip = resources.index("address 10.20.0.10/32 dev lo")
     arp = [i for i, r in enumerate(resources) if r.startswith("sysctl net.ipv4.conf.") and "arp_" in r]
     assert len(arp) == 4 and max(arp) < vip
@@ -293,7 +295,7 @@ def test_dr_realserver_fixes_arp_before_the_vip_appears():
 
 def test_tun_realserver_loads_ipip_and_fixes_tunl0_before_the_vip():
     c, host, facts = fresh("tun", "rs1")
-    plan = plan_host(c, host, facts)
+    plan = plan_host(host_tasks(c, host), facts)
     changes = {p.change.resource: p.change for p in plan.changes}
     resources = list(changes)
     assert resources.index("kernel module ipip") < resources.index("sysctl net.ipv4.conf.tunl0.arp_ignore")
@@ -301,12 +303,13 @@ def test_tun_realserver_loads_ipip_and_fixes_tunl0_before_the_vip():
     assert resources.index("link tunl0") < resources.index("address 10.30.1.10/32 dev tunl0")
     assert changes["sysctl net.ipv4.conf.tunl0.rp_filter"].diff == ("- <absent>", "+ 0")
     assert changes["sysctl net.ipv4.conf.all.rp_filter"].diff == ("- 1", "+ 0")
-    assert changes["link tunl0"].commands == ("ip link set tunl0 up",)
+    # ipip is not loaded when the plan is made: the link task loads it too (a no-op after the module task)
+    assert changes["link tunl0"].commands == ("modprobe ipip", "ip link set tunl0 up")
 
 
 def test_nat_director_and_realserver_commands():
     c, director, facts = fresh("nat", "director1")
-    changes = {p.change.resource: p.change for p in plan_host(c, director, facts).changes}
+    changes = {p.change.resource: p.change for p in plan_host(host_tasks(c, director), facts).changes}
     assert changes["sysctl net.ipv4.ip_forward"].commands == ("sysctl -q -w net.ipv4.ip_forward=1",)
     assert changes["address 192.168.100.10/32 dev eth0"].commands == ("ip addr replace 192.168.100.10/32 dev eth0",)
     assert changes["ipvs TCP 192.168.100.10:80"].commands == (
@@ -316,14 +319,14 @@ def test_nat_director_and_realserver_commands():
     )
     assert changes["ipvs TCP 192.168.100.10:443"].commands[0] == "ipvsadm -A -t 192.168.100.10:443 -s sh -p 600"
     c, rs, facts = fresh("nat", "rs1")
-    changes = {p.change.resource: p.change for p in plan_host(c, rs, facts).changes}
+    changes = {p.change.resource: p.change for p in plan_host(host_tasks(c, rs), facts).changes}
     assert changes["route default"].diff == ("+ default via 10.10.0.1",)
     assert changes["route default"].commands == ("ip route replace default via 10.10.0.1",)
 
 
 def test_boot_files_persist_what_the_roles_set():
     c, host, facts = fresh("tun", "rs1")
-    converged = FakeHost(facts).run(plan_host(c, host, facts))
+    converged = FakeHost(facts).run(plan_host(host_tasks(c, host), facts))
     text = lambda path: converged.files[path].content.decode()  # noqa: E731
     assert "\nipip\n" in text("/etc/modules-load.d/lvsdeploy.conf")
     sysctl_conf = text("/etc/sysctl.d/90-lvsdeploy.conf")
@@ -331,15 +334,16 @@ def test_boot_files_persist_what_the_roles_set():
     assert "net.ipv4.conf.all.arp_ignore = 1\n" in sysctl_conf
     # The boot script re-creates links and addresses with the devices resolved from facts, in role order.
     script = text("/usr/local/sbin/lvsdeploy-network")
-    assert script.splitlines()[-3:] == [
-        "ip addr replace 10.30.2.11/24 dev eth0", "ip link set tunl0 up", "ip addr replace 10.30.1.10/32 dev tunl0"]
+    assert script.splitlines()[-4:] == [
+        "ip addr replace 10.30.2.11/24 dev eth0", "modprobe ipip", "ip link set tunl0 up",
+        "ip addr replace 10.30.1.10/32 dev tunl0"]
     assert converged.files["/usr/local/sbin/lvsdeploy-network"].mode == "0755"
     subprocess.run(["sh", "-n"], input=script, text=True, check=True)
 
 
 def test_director_boot_rules_restore_the_planned_table():
     c, host, facts = fresh("dr", "director1")
-    converged = FakeHost(facts).run(plan_host(c, host, facts))
+    converged = FakeHost(facts).run(plan_host(host_tasks(c, host), facts))
     assert converged.files["/etc/lvsdeploy/ipvs.rules"].content.decode() == (
         "-A -t 10.20.0.10:80 -s rr\n"
         "-a -t 10.20.0.10:80 -r 10.20.0.11:80 -g -w 1\n"
@@ -354,37 +358,37 @@ def test_director_boot_rules_restore_the_planned_table():
 
 def test_handler_is_notified_once_and_only_when_its_task_changes():
     c, host, facts = fresh("dr", "director1")
-    plan = plan_host(c, host, facts)
+    plan = plan_host(host_tasks(c, host), facts)
     # Two unit files notify "reload systemd"; it runs once.
     assert plan.handlers == [("reload systemd", "systemctl daemon-reload")]
     converged = FakeHost(facts).run(plan)
     # Only a file that does not notify changes: no handler.
     converged.files["/etc/lvsdeploy/README"] = FileFact(True, b"old\n", "0644", "root", "root", "file")
-    plan = plan_host(c, host, converged)
+    plan = plan_host(host_tasks(c, host), converged)
     assert [p.change.resource for p in plan.changes] == ["file /etc/lvsdeploy/README"]
     assert plan.handlers == []
     # One notifying file changes: the handler is back.
     converged.files["/etc/systemd/system/lvsdeploy-network.service"].content += b"# edited\n"
-    assert plan_host(c, host, converged).handlers == [("reload systemd", "systemctl daemon-reload")]
+    assert plan_host(host_tasks(c, host), converged).handlers == [("reload systemd", "systemctl daemon-reload")]
 
 
 def test_partly_converged_host_plans_only_the_difference():
     c, host, facts = fresh("dr", "rs1")
-    converged = FakeHost(facts).run(plan_host(c, host, facts))
+    converged = FakeHost(facts).run(plan_host(host_tasks(c, host), facts))
     converged.sysctls["net.ipv4.conf.lo.arp_announce"] = "0"
     converged.interfaces["lo"].addresses.remove(IPv4Interface("10.20.0.10/32"))
-    plan = plan_host(c, host, converged)
+    plan = plan_host(host_tasks(c, host), converged)
     assert [(p.task, p.change.resource) for p in plan.changes] == [
         ("realserver: real-server sysctls (ARP, rp_filter) (net.ipv4.conf.lo.arp_announce)",
          "sysctl net.ipv4.conf.lo.arp_announce"),
-        ("realserver: VIPs on the loopback (DR) (10.20.0.10)", "address 10.20.0.10/32 dev lo"),
+        ("realserver: VIPs held without answering ARP (10.20.0.10/32 lo)", "address 10.20.0.10/32 dev lo"),
     ]
 
 
 def test_module_error_becomes_the_plan_error_naming_the_task():
     c, host, facts = fresh("dr", "director1")
     facts.interfaces.pop("eth0")  # nothing holds the DR subnet: the VIP cannot be placed
-    plan = plan_host(c, host, facts)
+    plan = plan_host(host_tasks(c, host), facts)
     assert plan.error is not None
     assert plan.error.startswith("director: director IP (DIP): ip_address: cannot place 10.20.0.2/24")
     assert "lvs_dip_interface" in plan.error
@@ -411,10 +415,10 @@ class Reads(dict):
 @pytest.mark.parametrize("mode,name", CASES)
 def test_facts_request_covers_everything_plan_host_reads(mode, name):
     c, host, facts = fresh(mode, name)
-    request = facts_request(c, host)
+    request = facts_request(host_tasks(c, host))
     facts.files, facts.sysctls = Reads(facts.files), Reads(facts.sysctls)
     facts.packages, facts.units = Reads(facts.packages), Reads(facts.units)
-    plan = plan_host(c, host, facts)
+    plan = plan_host(host_tasks(c, host), facts)
     assert plan.error is None
     assert facts.files.read == request.files
     assert facts.sysctls.read == request.sysctls
@@ -424,7 +428,7 @@ def test_facts_request_covers_everything_plan_host_reads(mode, name):
 
 def test_facts_request_of_a_dr_realserver():
     c = cluster("dr")
-    assert facts_request(c, c.hosts["rs1"]) == FactsRequest(
+    assert facts_request(host_tasks(c, c.hosts["rs1"])) == FactsRequest(
         sysctls={f"net.ipv4.conf.{i}.{k}" for i in ("all", "lo") for k in ("arp_ignore", "arp_announce")},
         files={"/etc/lvsdeploy/README", "/etc/fstab", "/etc/modules-load.d/lvsdeploy.conf",
                "/etc/sysctl.d/90-lvsdeploy.conf", "/usr/local/sbin/lvsdeploy-network",
@@ -436,7 +440,7 @@ def test_facts_request_of_a_dr_realserver():
 
 def test_facts_request_of_a_director_adds_ipvs_files_units_and_sysctls():
     c = cluster("nat")
-    request = facts_request(c, c.hosts["director1"])
+    request = facts_request(host_tasks(c, c.hosts["director1"]))
     assert {"/etc/lvsdeploy/ipvs.rules", "/etc/systemd/system/lvsdeploy-ipvs.service"} <= request.files
     assert request.units == {"lvsdeploy-ipvs.service", "lvsdeploy-network.service"}
     assert request.packages == {"iproute2", "kmod", "procps", "ipvsadm"}
@@ -446,7 +450,7 @@ def test_facts_request_of_a_director_adds_ipvs_files_units_and_sysctls():
 
 def test_facts_request_of_a_client_is_empty():
     c = cluster("dr")
-    assert facts_request(c, c.hosts["client1"]) == FactsRequest()
+    assert facts_request(host_tasks(c, c.hosts["client1"])) == FactsRequest()
 
 
 # ---- the apply script ---------------------------------------------------------------------------------
@@ -454,7 +458,7 @@ def test_facts_request_of_a_client_is_empty():
 @pytest.mark.parametrize("mode,name", [(m, n) for m, n in CASES if n in ("director1", "rs1")])
 def test_script_is_valid_sh_with_every_command_in_order(mode, name):
     c, host, facts = fresh(mode, name)
-    plan = plan_host(c, host, facts)
+    plan = plan_host(host_tasks(c, host), facts)
     script = plan.script()
     subprocess.run(["sh", "-n"], input=script, text=True, check=True)
     lines = script.splitlines()
@@ -532,5 +536,5 @@ def test_a_handler_defined_by_two_roles_runs_once(monkeypatch):
     monkeypatch.setattr(plan_module, "roles_for", lambda groups: [role("a"), role("b")])
     c = cluster("dr")
     facts = HostFacts(files={"/etc/a": FileFact(False), "/etc/b": FileFact(False)})
-    plan = plan_host(c, c.hosts["rs1"], facts)
+    plan = plan_host(host_tasks(c, c.hosts["rs1"]), facts)
     assert plan.handlers == [("reload systemd", "systemctl daemon-reload")]

@@ -40,7 +40,7 @@ def test_handlers_are_shell_commands():
 
 
 def test_defaults_are_loaded():
-    assert load_role("director").defaults["lvs_ipvs_rules_file"] == "/etc/lvsdeploy/ipvs.rules"
+    assert load_role("boot").defaults["lvs_ipvs_rules_file"] == "/etc/lvsdeploy/ipvs.rules"
     assert load_role("common").defaults.get("lvs_ipvs_rules_file") is None
 
 
@@ -124,32 +124,32 @@ def test_role_defaults_are_overridden_by_host_variables():
     assert expand(role, task, {"rules_file": "/etc/mine.rules"})[0].args["path"] == "/etc/mine.rules"
 
 
-def test_template_task_becomes_a_file_task_with_rendered_content():
+def test_template_task_becomes_a_file_task_rendered_from_the_roles_own_templates():
     boot = load_role("boot")
-    task = next(t for t in boot.tasks if t.name == "sysctls at boot")
-    variables = {"inventory_hostname": "rs1", "group_names": ["all", "realservers"],
-                 "lvs_sysctls": {"net.ipv4.conf.lo.arp_ignore": "1", "net.ipv4.conf.all.arp_ignore": "1"}}
-    (rendered,) = expand(boot, task, variables)
+    task = next(t for t in boot.tasks if t.name == "boot unit restoring the IPVS table")
+    (rendered,) = expand(boot, task, {"group_names": ["all", "directors"]})
     assert rendered.module == "file"
-    assert rendered.label == "boot: sysctls at boot"
-    assert rendered.args == {
-        "path": "/etc/sysctl.d/90-lvsdeploy.conf",
-        "content": "# Managed by lvsdeploy: kernel settings for rs1 (all, realservers).\n"
-                   "net.ipv4.conf.all.arp_ignore = 1\n"
-                   "net.ipv4.conf.lo.arp_ignore = 1\n",
-    }
+    assert rendered.label == "boot: boot unit restoring the IPVS table"
+    assert rendered.notify == ("reload systemd",)
+    assert rendered.args["path"] == "/etc/systemd/system/lvsdeploy-ipvs.service"
+    assert "ExecStart=/bin/sh -c 'ipvsadm -R < /etc/lvsdeploy/ipvs.rules'" in rendered.args["content"]
+    assert (roles.ROLES_DIR / "boot" / "templates" / "lvsdeploy-ipvs.service.j2").is_file()
 
 
-def test_template_task_keeps_other_file_arguments_and_notify():
+def test_boot_files_are_typed_tasks_not_templates():
+    # what a boot file holds comes from the modules' persist(), collected by plan.py; nothing is injected
     boot = load_role("boot")
     script = next(t for t in boot.tasks if t.name == "boot script for addresses, links and routes")
-    (rendered,) = expand(boot, script, {"inventory_hostname": "rs1",
-                                        "lvs_boot_network_lines": ["ip addr replace 10.20.0.10/32 dev lo"]})
-    assert rendered.args["mode"] == "0755"
-    assert rendered.args["content"].startswith("#!/bin/sh\n")
-    assert rendered.args["content"].endswith("set -e\nip addr replace 10.20.0.10/32 dev lo\n")
-    unit = next(t for t in boot.tasks if t.name == "boot unit for addresses, links and routes")
-    assert expand(boot, unit, {})[0].notify == ("reload systemd",)
+    (rendered,) = expand(boot, script, {"group_names": ["all", "realservers"]})
+    assert (rendered.module, rendered.args) == (
+        "boot_file", {"kind": "network", "path": "/usr/local/sbin/lvsdeploy-network", "mode": "0755"})
+
+
+def test_quote_filter_makes_a_value_safe_in_sh():
+    task = Task("demo", "dir", "command", {"cmd": "mkdir -p -- {{ item | quote }}", "creates": "{{ item }}"},
+                loop=["/srv/o'brien"])
+    (rendered,) = expand(Role("demo", [task]), task, {})
+    assert rendered.args["cmd"] == "mkdir -p -- '/srv/o'\"'\"'brien'"
 
 
 # ---- errors --------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from .lab import control, image, prereqs, topology
+from . import control, image, prereqs, topology
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

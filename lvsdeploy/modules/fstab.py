@@ -1,21 +1,19 @@
-"""A filesystem (the shared NFS content) in /etc/fstab and mounted now, or neither.
+"""/etc/fstab lines and live mounts, for the `mounts` module: one entry's arguments, its fstab line, and
+whether the kernel's mount matches it.
 
 lvsdeploy owns only the fstab lines it wrote, which end in `# lvsdeploy`; any other line for the same mount
 point is the administrator's and stops the plan instead of being overwritten. The live mount is compared on
 what the kernel echoes back: NFS options come back expanded (vers=4.2,rsize=...,addr=...), so only the
 options the user gave that the kernel reports verbatim are compared.
-
-Each task rewrites /etc/fstab from the facts read before the apply, so two `mount` tasks on one host would
-overwrite each other's line: for several mounts, use `mounts` (the whole list in one task).
 """
 
 from __future__ import annotations
 
 from lvsdeploy.facts.mounts import unescape
-from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_str, check_args, choice, q
+from lvsdeploy.modules.base import ModuleError, as_str, check_args
 from lvsdeploy.modules.file import check_path, write_commands
 
-NAME = "mount"
+NAME = "mounts"
 FSTAB = "/etc/fstab"
 MARK = "# lvsdeploy"
 
@@ -28,32 +26,24 @@ SAME_FSTYPE = {"nfs4": "nfs"}  # an NFSv4 mount of type nfs is reported as nfs4
 DAEMON_RELOAD = "if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi"
 
 
-def _args(args: dict) -> dict:
-    check_args(NAME, args, ("path",), ("src", "fstype", "opts", "state"))
-    state = choice(NAME, args, "state", ("mounted", "absent"), "mounted")
+def mount_args(args: dict) -> dict:
+    """One wanted mount, checked: {src, path, fstype, opts}."""
+    check_args(NAME, args, ("path", "src"), ("fstype", "opts"))
     opts = args.get("opts") or "defaults"
     if isinstance(opts, list):
         opts = ",".join(str(o) for o in opts)
     opts = as_str(NAME, "opts", opts)
     if any(c.isspace() for c in opts):
         raise ModuleError(f"{NAME}: opts must be a comma-separated list without spaces, got {opts!r}")
-    if state == "mounted" and args.get("src") is None:
-        raise ModuleError(f"{NAME}: src is required when state is mounted (e.g. 10.20.0.20:/srv/lvs/content)")
     fstype = as_str(NAME, "fstype", args.get("fstype") or "nfs")
     if not fstype.replace("_", "").replace(".", "").isalnum():
         raise ModuleError(f"{NAME}: fstype must be a filesystem type name, got {fstype!r}")
     return {
-        "src": as_str(NAME, "src", args["src"]) if args.get("src") is not None else None,
+        "src": as_str(NAME, "src", args["src"]),
         "path": check_path(NAME, args["path"]),
         "fstype": fstype,
         "opts": opts,
-        "state": state,
     }
-
-
-def facts_needed(args: dict) -> FactsRequest:
-    _args(args)
-    return FactsRequest(files={FSTAB})
 
 
 def _escape(field: str) -> str:
@@ -65,7 +55,7 @@ def fstab_line(a: dict) -> str:
     return f"{_escape(a['src'])} {_escape(a['path'])} {a['fstype']} {a['opts']} 0 0 {MARK}"
 
 
-def _mount_point(line: str) -> str | None:
+def mount_point(line: str) -> str | None:
     fields = line.split()
     if len(fields) < 2 or fields[0].startswith("#"):
         return None
@@ -73,7 +63,7 @@ def _mount_point(line: str) -> str | None:
 
 
 def is_ours(line: str) -> bool:
-    return _mount_point(line) is not None and line.rstrip().endswith(MARK)
+    return mount_point(line) is not None and line.rstrip().endswith(MARK)
 
 
 def fstab_lines(facts) -> tuple[object, list[str]]:
@@ -86,7 +76,7 @@ def fstab_lines(facts) -> tuple[object, list[str]]:
 
 
 def check_not_theirs(path: str, lines: list[str]) -> None:
-    theirs = [line for line in lines if _mount_point(line) == path and not is_ours(line)]
+    theirs = [line for line in lines if mount_point(line) == path and not is_ours(line)]
     if theirs:
         raise ModuleError(
             f"{NAME}: {FSTAB} already has a line for {path} that lvsdeploy did not write ({theirs[0]!r});"
@@ -132,48 +122,3 @@ def live_matches(a: dict, live) -> bool:
             if current != value and not current.startswith(value + "."):
                 return False
     return True
-
-
-def plan(args: dict, facts) -> list[Change]:
-    a = _args(args)
-    path = a["path"]
-    fstab, lines = fstab_lines(facts)
-    ours = [i for i, line in enumerate(lines) if _mount_point(line) == path and is_ours(line)]
-    check_not_theirs(path, lines)
-    live = live_mount(facts, path)
-
-    kept = [line for i, line in enumerate(lines) if i not in ours]
-    if a["state"] == "absent":
-        new_lines = kept
-    elif [lines[i] for i in ours] == [fstab_line(a)]:
-        new_lines = lines
-    else:  # replace our line where it was (or append), so the administrator's order stays
-        new_lines = kept[: ours[0]] + [fstab_line(a)] + kept[ours[0] :] if ours else kept + [fstab_line(a)]
-    fstab_diff, fstab_commands = [], []
-    if new_lines != lines:
-        fstab_diff = [f"- {lines[i]}" for i in ours] + ([f"+ {fstab_line(a)}"] if a["state"] == "mounted" else [])
-        fstab_commands = write_fstab_commands(fstab, new_lines)
-
-    mount_diff, mount_commands = [], []
-    if a["state"] == "absent":
-        if live is not None:
-            mount_diff = [f"- mounted {live.src} on {path} type {live.fstype}"]
-            mount_commands = [f"umount {q(path)}"]
-    elif live is None:
-        mount_diff = [f"+ mounted {a['src']} on {path} type {a['fstype']} ({a['opts']})"]
-        mount_commands = [f"mkdir -p -- {q(path)}", f"mount {q(path)}"]  # `mount PATH` reads the fstab line
-    elif not live_matches(a, live):
-        mount_diff = [
-            f"- mounted {live.src} on {path} type {live.fstype} ({live.opts})",
-            f"+ mounted {a['src']} on {path} type {a['fstype']} ({a['opts']})",
-        ]
-        mount_commands = [f"umount {q(path)}", f"mount {q(path)}"]
-
-    if not fstab_commands and not mount_commands:
-        return []
-    # Mounting needs the fstab line first; unmounting goes first so a busy mount leaves fstab untouched.
-    if a["state"] == "absent":
-        diff, commands = mount_diff + fstab_diff, mount_commands + fstab_commands
-    else:
-        diff, commands = fstab_diff + mount_diff, fstab_commands + mount_commands
-    return [Change(f"mount {path}", tuple(diff), tuple(commands))]

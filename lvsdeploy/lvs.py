@@ -1,0 +1,45 @@
+"""LVS's vocabulary, written once: the forwarding modes and what each asks of the hosts, the schedulers, the
+protocols, and ipvsadm's switches for them.
+
+Everyone imports from here: the model's choices, validate's mode rules, desired state, the ipvs module and
+the IPVS facts reader. Adding a mode starts with one `ForwardingMode` entry below (see docs/design.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ForwardingMode:
+    """One LVS forwarding mode, as the README's mode table states it."""
+
+    name: str
+    method: str                   # IPVS forwarding method of its real servers: masq | route | tunnel
+    supported: bool               # False: in the schema, refused by validate as "planned"
+    maps_ports: bool = False      # a real server may listen on another port than the service's
+    vip_device: str | None = None  # where a real server holds the VIP (/32): lo (dr), tunl0 (tun), nowhere
+    suppress_arp: bool = False    # real servers must never answer ARP for the VIP they hold
+    ipip: bool = False            # real servers decapsulate IPIP: ipip module, tunl0 up, rp_filter relaxed
+    gateway_via_dip: bool = False  # real servers' replies go back through the director: default route = DIP
+    director_forwards: bool = False  # the director routes between its networks (net.ipv4.ip_forward=1)
+    same_lan: str | None = None   # why real servers must be on the director's network (None: may be routed)
+
+
+MODES: dict[str, ForwardingMode] = {m.name: m for m in (
+    ForwardingMode("nat", "masq", supported=True, maps_ports=True, gateway_via_dip=True, director_forwards=True,
+                   same_lan="nat real servers must be on the director's network to use the DIP as default gateway"),
+    ForwardingMode("dr", "route", supported=True, vip_device="lo", suppress_arp=True,
+                   same_lan="dr real servers must be on the director's LAN"),
+    ForwardingMode("tun", "tunnel", supported=True, vip_device="tunl0", suppress_arp=True, ipip=True),
+    ForwardingMode("fullnat", "masq", supported=False, maps_ports=True, director_forwards=True),
+)}
+SUPPORTED_MODES = tuple(name for name, mode in MODES.items() if mode.supported)
+
+# The kernel's schedulers as Debian bookworm's 6.1 kernel ships them (twos came with 6.2).
+SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh")
+PROTOCOLS = ("tcp", "udp", "sctp")
+
+# ipvsadm's switches: how a service is addressed, and each forwarding method
+PROTOCOL_SWITCH = {"TCP": "-t", "UDP": "-u", "SCTP": "--sctp-service", "FWM": "-f"}
+METHOD_SWITCH = {"route": "-g", "masq": "-m", "tunnel": "-i"}
