@@ -7,7 +7,7 @@ import yaml
 from .topology import Topology
 
 GROUP_ORDER = ("directors", "realservers", "storage", "clients", "lab_routers")
-LVS_MODE = {"nat": "nat", "dr": "dr", "tun": "tun"}
+UDP_WHOAMI_PORT = 5005   # lvslab-udp-whoami on every real server (lvsdeploy/lab/guest)
 
 
 def inventory_data(lab_dir: Path, topo: Topology, ports: dict[str, int]) -> dict:
@@ -16,10 +16,8 @@ def inventory_data(lab_dir: Path, topo: Topology, ports: dict[str, int]) -> dict
         groups[spec.group]["hosts"][spec.name] = {"ansible_host": "127.0.0.1", "ansible_port": ports[spec.name],
                                                   **spec.host_vars}
     realservers = [v.name for v in topo.vms if v.group == "realservers"]
-    service = {
-        "name": "web", "vip": topo.vip, "port": 80, "protocol": "tcp", "mode": LVS_MODE[topo.mode],
-        "scheduler": "rr", "realservers": [{"host": rs, "weight": 1} for rs in realservers],
-    }
+    services = [_service("web", topo, 80, "tcp", realservers),
+                _service("whoami-udp", topo, UDP_WHOAMI_PORT, "udp", realservers)]
     shared = {}
     storage = [v.name for v in topo.vms if v.group == "storage"]
     if storage:
@@ -33,11 +31,19 @@ def inventory_data(lab_dir: Path, topo: Topology, ports: dict[str, int]) -> dict
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(lab_dir / "id_ed25519"),
             "lvs_known_hosts_file": str(lab_dir / "known_hosts"),
-            "lvs_virtual_services": [service],
+            "lvs_virtual_services": services,
             **shared,
         },
         "children": {g: body for g, body in groups.items() if body["hosts"]},
     }}
+
+
+def _service(name: str, topo: Topology, port: int, protocol: str, realservers: list[str]) -> dict:
+    """A round-robin service on the lab's VIP, in the lab's mode (topologies are named after LVS modes)."""
+    return {
+        "name": name, "vip": topo.vip, "port": port, "protocol": protocol, "mode": topo.mode,
+        "scheduler": "rr", "realservers": [{"host": rs, "weight": 1} for rs in realservers],
+    }
 
 
 def write_inventory(lab_dir: Path, topo: Topology, ports: dict[str, int]) -> Path:

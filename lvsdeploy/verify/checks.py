@@ -2,10 +2,15 @@
 host, check, expected and found."""
 
 import json
+import shlex
+import struct
 import time
 from ipaddress import IPv4Interface
 
-from lvsdeploy.facts.mounts import parse_mounts
+from lvsdeploy.facts.kernel import sysctl_path
+from lvsdeploy.facts.mounts import parse_mounts, unescape
+
+from .spec import FSTAB_MARK, ShareMount, destination_row, service_label, service_row
 
 
 def failure(host: str, check: str, expected, found) -> str:
@@ -19,7 +24,20 @@ def addresses(host) -> dict[str, list[IPv4Interface]]:
 
 
 def sysctl(host, key: str) -> str:
-    return host.check_output(f"cat /proc/sys/{key.replace('.', '/')}").strip()
+    """The live value of a sysctl key ("absent" when the kernel has no such key)."""
+    result = host.run(f"cat {shlex.quote(sysctl_path(key))}")
+    return result.stdout.strip() if result.rc == 0 else "absent"
+
+
+def sysctl_conf(text: str) -> dict[str, str]:
+    """key -> value of a sysctl.d file ("key = value" lines; comments and blanks skipped)."""
+    settings = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";")) and "=" in line:
+            key, _, value = line.partition("=")
+            settings[key.strip()] = value.strip()
+    return settings
 
 
 def module_present(host, name: str) -> bool:
@@ -27,24 +45,18 @@ def module_present(host, name: str) -> bool:
                     f"grep -q '/{name}.ko' /lib/modules/$(uname -r)/modules.builtin").rc == 0
 
 
-def ipvs_rules(table) -> set[tuple]:
-    """Comparable form of an IPVS table (facts.IpvsTable), one tuple per destination and per service."""
+def ipvs_rows(table) -> set[str]:
+    """The rows of spec.ipvs_rows for an IPVS table as a host reports it (facts.IpvsTable from parse_rules)."""
     rows = set()
     for svc in table.services:
-        key = ("FWM", svc.fwmark) if svc.fwmark is not None else (svc.protocol.upper(), svc.vip, svc.port)
-        rows.add((key, "scheduler", svc.scheduler, svc.persistence, svc.netmask))
-        rows.update((key, d.ip, d.port, d.weight, d.method) for d in svc.destinations)
+        label = service_label(svc.protocol, svc.vip, svc.port, svc.fwmark)
+        rows.add(service_row(label, svc.scheduler, svc.persistence, svc.netmask))
+        rows.update(destination_row(label, d.ip, d.port, d.method, d.weight) for d in svc.destinations)
     return rows
 
 
-def expected_rules(services: list[dict]) -> set[tuple]:
-    rows = set()
-    for svc in services:
-        key = ("FWM", svc["fwmark"]) if svc["fwmark"] else (svc["protocol"].upper(), svc["vip"], svc["port"])
-        netmask = svc["netmask"] if svc["netmask"] not in (None, "255.255.255.255") else None
-        rows.add((key, "scheduler", svc["scheduler"], svc["persistence"], netmask))
-        rows.update((key, d["ip"], d["port"], d["weight"], d["method"]) for d in svc["destinations"])
-    return rows
+def table_difference(wanted: set[str], found: set[str]) -> str:
+    return f"missing {sorted(wanted - found) or 'nothing'}, extra {sorted(found - wanted) or 'nothing'}"
 
 
 # The kernel folds its per-CPU IPVS counters into what ipvsadm reports only every 2 s (the rate
@@ -66,6 +78,37 @@ def connection_counts(host, vip: str, port: int, protocol: str) -> dict[str, int
         elif parts[0] == "->" and inside and parts[1][0].isdigit():
             counts[parts[1]] = int(parts[2])
     return counts
+
+
+# A DNS query for the root's NS records: any DNS server answers it (if only with REFUSED), so a UDP service on
+# port 53 is probed with it; other ports get a line of text.
+DNS_ROOT_QUERY = struct.pack(">HHHHHH", 0x4C56, 0x0100, 1, 0, 0, 0) + b"\x00" + struct.pack(">HH", 2, 1)
+TEXT_PROBE = b"lvsdeploy verify\n"
+
+# Runs on a client host (python3). A new connected socket per datagram: a new source port, so IPVS schedules each
+# one as a new connection, and the kernel hands back only replies from ADDRESS:PORT (a reply from a RIP is not
+# an answer). Prints one line per datagram: "answered", or "-" when nothing came back within the timeout.
+UDP_PROBE = """\
+import socket, sys
+address, port, count, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+payload = bytes.fromhex(sys.argv[5])
+for _ in range(count):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.connect((address, port))
+        try:
+            s.send(payload)
+            answered = bool(s.recv(4096))
+        except OSError:
+            answered = False
+        print("answered" if answered else "-")
+"""
+
+
+def udp_probe_command(address: str, port: int, count: int, timeout: float) -> str:
+    """A shell command sending `count` datagrams to address:port, "answered" or "-" per line."""
+    payload = (DNS_ROOT_QUERY if port == 53 else TEXT_PROBE).hex()
+    return " ".join(shlex.quote(str(a)) for a in ("python3", "-c", UDP_PROBE, address, port, count, timeout, payload))
 
 
 def wait_until(probe, timeout: float, interval: float = 3.0):
@@ -95,3 +138,40 @@ def nfs_exports(host) -> dict[str, dict[str, set[str]]]:
         if path and client:
             table.setdefault(path, {})[client] = set(opts.rstrip(")").split(","))
     return table
+
+
+def fstab_entries(text: str) -> list[tuple[str, str, str, str, bool]]:
+    """(source, mount point, type, options, written by lvsdeploy) per fstab line; paths unescaped."""
+    entries = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and not fields[0].startswith("#"):
+            entries.append((unescape(fields[0]), unescape(fields[1]).rstrip("/") or "/", fields[2], fields[3],
+                            line.rstrip().endswith(FSTAB_MARK)))
+    return entries
+
+
+# Options the kernel lists in /proc/mounts exactly as given; others (rsize, bg, _netdev, ...) it drops or expands.
+ECHOED_FLAGS = ("ro", "rw", "hard", "soft", "noexec", "nosuid", "nodev", "noatime")
+NFS_TYPES = {"nfs", "nfs4"}   # an NFSv4 mount asked for as nfs is reported as nfs4
+
+
+def mount_matches(wanted: ShareMount, live) -> bool:
+    """Is the live mount (facts.Mount) the wanted one: its source, type, and every option the kernel echoes."""
+    if live.src.rstrip("/") != wanted.src.rstrip("/"):
+        return False
+    if live.fstype != wanted.fstype and not {live.fstype, wanted.fstype} <= NFS_TYPES:
+        return False
+    want, have = _options(wanted.opts), _options(live.opts)
+    if ("ro" in want) != ("ro" in have):
+        return False
+    if any(flag in want and flag not in have for flag in ECHOED_FLAGS):
+        return False
+    # vers=4 is met by the negotiated 4.2; vers=4.1 only by 4.1
+    version, current = want.get("vers"), have.get("vers") or ""
+    return version is None or current == version or current.startswith(version + ".")
+
+
+def _options(text: str) -> dict[str, str | None]:
+    pairs = (o.partition("=") for o in text.split(","))
+    return {("vers" if key == "nfsvers" else key): value or None for key, _, value in pairs}

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from lvsdeploy import desired
 from lvsdeploy.inventory import load_cluster
+
+from . import spec
 
 
 def _default_inventory() -> str | None:
@@ -87,5 +88,6 @@ def remote(cluster, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def expected_ipvs(cluster):
-    return desired.ipvs_services(cluster)
+def expected_ipvs(cluster) -> set[str]:
+    """The IPVS table the inventory asks for, as spec rows (checks.ipvs_rows reads a host's the same way)."""
+    return spec.ipvs_rows(cluster)

@@ -1,15 +1,15 @@
 """Directors: IPVS loaded, addresses present, forwarding where NAT needs it, the table equal to the inventory,
-and all of it persisted for the next boot."""
+and all of it persisted for the next boot. What is expected comes from the inventory through spec.py."""
 
-from lvsdeploy import desired
 from lvsdeploy.facts.ipvs import parse_rules
 
-from .checks import addresses, expected_rules, failure, ipvs_rules, module_present, sysctl
+from . import spec
+from .checks import addresses, failure, ipvs_rows, module_present, sysctl, sysctl_conf, table_difference
 
 
 def test_ipvs_modules_loaded(director, remote, cluster):
     host = remote(director.name)
-    wanted = desired.director_vars(cluster, director)["lvs_director_modules"]
+    wanted = spec.director_modules(cluster)
     missing = [m for m in wanted if not module_present(host, m)]
     assert not missing, failure(director.name, "kernel modules", wanted, f"missing {missing}")
 
@@ -17,32 +17,35 @@ def test_ipvs_modules_loaded(director, remote, cluster):
 def test_dip_and_vips_present(director, remote, cluster):
     found = {a for addrs in addresses(remote(director.name)).values() for a in addrs}
     assert director.dip in found, failure(director.name, "DIP", director.dip, sorted(map(str, found)))
-    ips = {a.ip for a in found}
-    for svc in cluster.services:
-        if svc.vip:
-            assert svc.vip in ips, failure(director.name, f"VIP of {svc.name}", svc.vip, sorted(map(str, ips)))
+    ips = {str(a.ip) for a in found}
+    for vip in spec.director_vips(cluster):
+        assert vip in ips, failure(director.name, "VIP", vip, sorted(ips))
 
 
 def test_sysctls(director, remote, cluster):
     host = remote(director.name)
-    for key, value in desired.director_vars(cluster, director)["lvs_director_sysctls"].items():
-        assert sysctl(host, key) == value, failure(director.name, f"sysctl {key}", value, sysctl(host, key))
+    for key, value in spec.director_sysctls(cluster).items():
+        found = sysctl(host, key)
+        assert found == value, failure(director.name, f"sysctl {key}", value, found)
 
 
 def test_ipvs_table_equals_inventory(director, remote, expected_ipvs):
-    table = parse_rules(remote(director.name).check_output("ipvsadm -Sn"))
-    found, wanted = ipvs_rules(table), expected_rules(expected_ipvs)
-    assert found == wanted, failure(director.name, "IPVS table", sorted(wanted - found, key=str) or "no extra",
-                                    f"missing {sorted(wanted - found, key=str)}, extra {sorted(found - wanted, key=str)}")
+    found = ipvs_rows(parse_rules(remote(director.name).check_output("ipvsadm -Sn")))
+    assert found == expected_ipvs, failure(director.name, "IPVS table", "the inventory's table",
+                                           table_difference(expected_ipvs, found))
 
 
 def test_persisted_for_boot(director, remote, cluster, expected_ipvs):
     host = remote(director.name)
-    rules = parse_rules(host.file("/etc/lvsdeploy/ipvs.rules").content_string)
-    assert ipvs_rules(rules) == expected_rules(expected_ipvs), failure(
-        director.name, "saved IPVS rules", "the inventory's table", "a different table")
-    modules = host.file("/etc/modules-load.d/lvsdeploy.conf").content_string.split()
-    for module in desired.director_vars(cluster, director)["lvs_director_modules"]:
-        assert module in modules, failure(director.name, "modules-load.d", module, modules)
-    for unit in ("lvsdeploy-ipvs.service", "lvsdeploy-network.service"):
+    saved = ipvs_rows(parse_rules(host.file(spec.IPVS_RULES_FILE).content_string))
+    assert saved == expected_ipvs, failure(director.name, f"saved IPVS rules {spec.IPVS_RULES_FILE}",
+                                           "the inventory's table", table_difference(expected_ipvs, saved))
+    modules = host.file(spec.MODULES_FILE).content_string.split()
+    for module in spec.director_modules(cluster):
+        assert module in modules, failure(director.name, spec.MODULES_FILE, module, modules)
+    settings = sysctl_conf(host.file(spec.SYSCTL_FILE).content_string)
+    for key, value in spec.director_sysctls(cluster).items():
+        assert settings.get(key) == value, failure(director.name, f"{spec.SYSCTL_FILE} {key}", value,
+                                                   settings.get(key, "absent"))
+    for unit in (spec.IPVS_UNIT, spec.NETWORK_UNIT):
         assert host.service(unit).is_enabled, failure(director.name, unit, "enabled", "not enabled")

@@ -1,18 +1,18 @@
 """Real servers, per mode: DR (VIP on lo, ARP suppressed), TUN (ipip, tunl0 with the VIP, rp_filter relaxed),
-NAT (default route via the DIP); all persisted for the next boot."""
+NAT (default route via the DIP); service ports listening (TCP and UDP); all persisted for the next boot.
+What is expected comes from the inventory through spec.py."""
 
 import json
 from ipaddress import IPv4Interface
 
 import pytest
 
-from lvsdeploy import desired
+from . import spec
+from .checks import addresses, failure, module_present, sysctl, sysctl_conf
 
-from .checks import addresses, failure, module_present, sysctl
 
-
-def _vars(cluster, realserver):
-    return desired.realserver_vars(cluster, realserver)
+def _modes(cluster, realserver) -> set[str]:
+    return spec.realserver_modes(cluster, realserver)
 
 
 def test_rip_present(realserver, remote):
@@ -22,34 +22,38 @@ def test_rip_present(realserver, remote):
 
 def test_mode_sysctls(realserver, remote, cluster):
     host = remote(realserver.name)
-    for key, value in _vars(cluster, realserver)["lvs_realserver_sysctls"].items():
-        assert sysctl(host, key) == value, failure(realserver.name, f"sysctl {key}", value, sysctl(host, key))
+    for key, value in spec.realserver_sysctls(_modes(cluster, realserver)).items():
+        found = sysctl(host, key)
+        assert found == value, failure(realserver.name, f"sysctl {key}", value, found)
 
 
 def test_dr_vips_on_loopback(realserver, remote, cluster):
-    vips = _vars(cluster, realserver)["lvs_lo_vips"]
+    vips = spec.realserver_vips(cluster, realserver).get("lo", [])
     if not vips:
         pytest.skip("no DR service on this real server")
     lo = addresses(remote(realserver.name)).get("lo", [])
     for vip in vips:
-        assert IPv4Interface(f"{vip}/32") in lo, failure(realserver.name, "VIP on lo", f"{vip}/32", lo)
+        assert IPv4Interface(f"{vip}/32") in lo, failure(realserver.name, "VIP on lo", f"{vip}/32",
+                                                         sorted(map(str, lo)))
 
 
 def test_tun_tunnel(realserver, remote, cluster):
-    vips = _vars(cluster, realserver)["lvs_tunl0_vips"]
+    vips = spec.realserver_vips(cluster, realserver).get("tunl0", [])
     if not vips:
         pytest.skip("no TUN service on this real server")
     host = remote(realserver.name)
-    assert module_present(host, "ipip"), failure(realserver.name, "ipip module", "loaded", "not loaded")
+    for module in spec.realserver_modules(_modes(cluster, realserver)):
+        assert module_present(host, module), failure(realserver.name, f"{module} module", "loaded", "not loaded")
     link = json.loads(host.check_output("ip -j link show tunl0"))[0]
     assert "UP" in link["flags"], failure(realserver.name, "tunl0", "up", link["flags"])
     tunl0 = addresses(host).get("tunl0", [])
     for vip in vips:
-        assert IPv4Interface(f"{vip}/32") in tunl0, failure(realserver.name, "VIP on tunl0", f"{vip}/32", tunl0)
+        assert IPv4Interface(f"{vip}/32") in tunl0, failure(realserver.name, "VIP on tunl0", f"{vip}/32",
+                                                            sorted(map(str, tunl0)))
 
 
 def test_nat_default_route_via_dip(realserver, remote, cluster):
-    gateway = _vars(cluster, realserver)["lvs_nat_gateway"]
+    gateway = spec.nat_gateway(cluster, realserver)
     if not gateway:
         pytest.skip("no NAT service on this real server")
     routes = json.loads(remote(realserver.name).check_output("ip -j -4 route show default"))
@@ -57,22 +61,42 @@ def test_nat_default_route_via_dip(realserver, remote, cluster):
     assert gateways == [gateway], failure(realserver.name, "default route", f"via {gateway}", gateways or "none")
 
 
+def _listening(host, protocol: str, port: int) -> bool:
+    # IPv4 wildcard, or an IPv6 wildcard socket that also takes IPv4 (nginx's default)
+    return (host.socket(f"{protocol}://0.0.0.0:{port}").is_listening
+            or host.socket(f"{protocol}://:::{port}").is_listening)
+
+
 def test_service_ports_listening(realserver, remote, cluster):
     host = remote(realserver.name)
-    for svc in cluster.services_for(realserver.name):
-        port = next(r.port for r in svc.realservers if r.host == realserver.name)
-        if svc.protocol == "tcp":
-            listening = host.socket(f"tcp://0.0.0.0:{port}").is_listening or host.socket(f"tcp://:::{port}").is_listening
-            assert listening, failure(realserver.name, f"{svc.name} port", f"tcp {port} listening", "nothing")
+    for protocol, port in spec.listening_ports(cluster, realserver):
+        if protocol not in ("tcp", "udp"):
+            continue   # testinfra reads TCP and UDP sockets only
+        assert _listening(host, protocol, port), failure(realserver.name, f"{protocol} port {port}",
+                                                         f"{protocol} {port} listening", "nothing")
 
 
 def test_persisted_for_boot(realserver, remote, cluster):
     host = remote(realserver.name)
-    saved = host.file("/etc/sysctl.d/90-lvsdeploy.conf").content_string
-    for key, value in _vars(cluster, realserver)["lvs_realserver_sysctls"].items():
-        assert f"{key} = {value}" in saved, failure(realserver.name, "sysctl.d", f"{key} = {value}", "absent")
-    boot = host.file("/usr/local/sbin/lvsdeploy-network").content_string
-    for vip in _vars(cluster, realserver)["lvs_lo_vips"] + _vars(cluster, realserver)["lvs_tunl0_vips"]:
-        assert f"{vip}/32" in boot, failure(realserver.name, "boot script", f"{vip}/32", "absent")
-    assert host.service("lvsdeploy-network.service").is_enabled, failure(
-        realserver.name, "lvsdeploy-network.service", "enabled", "not enabled")
+    modes = _modes(cluster, realserver)
+    settings = sysctl_conf(host.file(spec.SYSCTL_FILE).content_string)
+    for key, value in spec.realserver_sysctls(modes).items():
+        assert settings.get(key) == value, failure(realserver.name, f"{spec.SYSCTL_FILE} {key}", value,
+                                                   settings.get(key, "absent"))
+    wanted_modules = spec.realserver_modules(modes)
+    if wanted_modules:
+        modules = host.file(spec.MODULES_FILE).content_string.split()
+        for module in wanted_modules:
+            assert module in modules, failure(realserver.name, spec.MODULES_FILE, module, modules)
+    boot = host.file(spec.NETWORK_SCRIPT).content_string
+    for device, vips in spec.realserver_vips(cluster, realserver).items():
+        for vip in vips:
+            assert f"{vip}/32" in boot, failure(realserver.name, f"boot script {spec.NETWORK_SCRIPT}",
+                                                f"{vip}/32 on {device}", "absent")
+    gateway = spec.nat_gateway(cluster, realserver)
+    if gateway:
+        routed = any(f" via {gateway} " in f" {line} " for line in boot.splitlines())
+        assert routed, failure(realserver.name, f"boot script {spec.NETWORK_SCRIPT}",
+                               f"the default route via {gateway}", "absent")
+    assert host.service(spec.NETWORK_UNIT).is_enabled, failure(
+        realserver.name, spec.NETWORK_UNIT, "enabled", "not enabled")

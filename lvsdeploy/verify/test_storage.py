@@ -11,11 +11,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from lvsdeploy import desired
-from lvsdeploy.modules import mount
-from lvsdeploy.roles import load_role
-
-from .checks import connection_counts, failure, live_mounts, nfs_exports, wait_until
+from . import spec
+from .checks import connection_counts, failure, fstab_entries, live_mounts, mount_matches, nfs_exports, wait_until
 from .conftest import _cluster
 
 MOUNT_WAIT = float(os.environ.get("LVSDEPLOY_VERIFY_MOUNT_WAIT", "180"))
@@ -34,70 +31,57 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("share", [pytest.param(None, marks=skip)], ids=["no-shares"])
 
 
-def _export(cluster, share) -> dict:
-    return next(e for e in desired.exports(cluster, cluster.hosts[share.server]) if e["name"] == share.name)
-
-
-def _mounting_clients(cluster, share) -> list[str]:
-    # the real server role mounts shares; other hosts listed as clients are exported to, not mounted on
-    return [c for c in share.clients or [] if cluster.hosts[c].is_realserver]
-
-
-def _wanted_mount(cluster, share, client: str) -> dict:
-    path = str(PurePosixPath(share.mount))
-    return next(m for m in desired.share_mounts(cluster, cluster.hosts[client]) if m["path"] == path)
-
-
-def _mounted(host, wanted: dict):
+def _mounted(host, wanted: spec.ShareMount):
     """The live mount on the share's mount point if it is the wanted one, else None (after waiting)."""
     def probe():
-        live = [m for m in live_mounts(host) if m.path.rstrip("/") == wanted["path"]]
-        return live[-1] if live and mount.live_matches(wanted, live[-1]) else None
+        live = [m for m in live_mounts(host) if m.path.rstrip("/") == wanted.path]
+        return live[-1] if live and mount_matches(wanted, live[-1]) else None
     return wait_until(probe, MOUNT_WAIT)
 
 
 def test_nfs_server_running_and_enabled(share, cluster, remote):
     host = remote(share.server)
-    service = host.service("nfs-server.service")
-    assert service.is_running, failure(share.server, "nfs-server.service", "running", "not running")
-    assert service.is_enabled, failure(share.server, "nfs-server.service", "enabled at boot", "not enabled")
-    export = _export(cluster, share)["path"]
+    service = host.service(spec.NFS_SERVER_UNIT)
+    assert service.is_running, failure(share.server, spec.NFS_SERVER_UNIT, "running", "not running")
+    assert service.is_enabled, failure(share.server, spec.NFS_SERVER_UNIT, "enabled at boot", "not enabled")
+    export = spec.share_export(cluster, share).path
     assert host.file(export).is_directory, failure(share.server, f"share {share.name}", f"directory {export}",
                                                    "no directory")
 
 
 def test_exported_to_its_clients_only(share, cluster, remote):
-    export = _export(cluster, share)
-    assert export["clients"], failure(share.server, f"share {share.name}", "at least one client address", "none")
+    export = spec.share_export(cluster, share)
+    assert export.clients, failure(share.server, f"share {share.name}", "at least one client address", "none")
     host = remote(share.server)
-    exported = wait_until(lambda: nfs_exports(host).get(export["path"]), MOUNT_WAIT) or {}
-    assert set(exported) == set(export["clients"]), failure(
-        share.server, f"export {export['path']} clients", sorted(export["clients"]), sorted(exported) or "not exported")
-    wanted = set(export["options"].split(","))
+    exported = wait_until(lambda: nfs_exports(host).get(export.path), MOUNT_WAIT) or {}
+    assert set(exported) == export.clients, failure(
+        share.server, f"export {export.path} clients", sorted(export.clients), sorted(exported) or "not exported")
     for client, options in exported.items():
-        assert wanted <= options, failure(share.server, f"export {export['path']} to {client}",
-                                          f"options {sorted(wanted)}", f"missing {sorted(wanted - options)}")
-    exports_file = load_role("storage").defaults["lvs_exports_file"]
-    saved = host.file(exports_file).content_string
-    assert any(line.split()[:1] == [export["path"]] for line in saved.splitlines()), failure(
-        share.server, exports_file, f"a line for {export['path']} (kept for the next boot)", "none")
+        assert export.options <= options, failure(share.server, f"export {export.path} to {client}",
+                                                  f"options {sorted(export.options)}",
+                                                  f"missing {sorted(export.options - options)}")
+    saved = host.file(spec.EXPORTS_FILE).content_string
+    assert any(line.split()[:1] == [export.path] for line in saved.splitlines()), failure(
+        share.server, spec.EXPORTS_FILE, f"a line for {export.path} (kept for the next boot)", "none")
 
 
 def test_mounted_on_every_client(share, cluster, remote):
-    clients = _mounting_clients(cluster, share)
+    clients = spec.mounting_clients(cluster, share)
     if not clients:
         pytest.skip("no real server among the share's clients")
+    wanted = spec.share_mount(cluster, share)
+    line = f"{wanted.src} {wanted.path} {wanted.fstype} {wanted.opts} 0 0 {spec.FSTAB_MARK}"
     for client in clients:
-        wanted = _wanted_mount(cluster, share, client)
         host = remote(client)
-        line = mount.fstab_line(wanted)
-        fstab = host.file(mount.FSTAB).content_string.splitlines()
-        assert line in fstab, failure(client, f"{mount.FSTAB} for share {share.name}", line,
-                                      [entry for entry in fstab if wanted["path"] in entry] or "no line")
+        fstab = host.file(spec.FSTAB).content_string
+        ours = [e for e in fstab_entries(fstab) if e[1] == wanted.path]
+        assert ours == [(wanted.src, wanted.path, wanted.fstype, wanted.opts, True)], failure(
+            client, f"{spec.FSTAB} for share {share.name}", f"one line like {line!r}",
+            [entry for entry in fstab.splitlines() if wanted.path in entry] or "no line")
         live = _mounted(host, wanted)
-        found = [f"{m.src} {m.fstype} ({m.opts})" for m in live_mounts(host) if m.path.rstrip("/") == wanted["path"]]
-        assert live, failure(client, f"mount {wanted['path']}",
-                             f"{wanted['src']} ({wanted['opts']}) within {MOUNT_WAIT:.0f} s", found or "not mounted")
+        found = [f"{m.src} {m.fstype} ({m.opts})" for m in live_mounts(host) if m.path.rstrip("/") == wanted.path]
+        assert live, failure(client, f"mount {wanted.path}",
+                             f"{wanted.src} ({wanted.opts}) within {MOUNT_WAIT:.0f} s", found or "not mounted")
 
 
 def test_file_on_storage_served_through_vip_by_every_realserver(share, cluster, remote):
@@ -106,7 +90,7 @@ def test_file_on_storage_served_through_vip_by_every_realserver(share, cluster, 
         pytest.skip(f"{mount_point} is not under the web root {DOCUMENT_ROOT}: not reachable over HTTP")
     if not cluster.clients() or not cluster.directors():
         pytest.skip("needs a host in group clients and a director")
-    clients = set(_mounting_clients(cluster, share))
+    clients = set(spec.mounting_clients(cluster, share))
     services = [s for s in cluster.services if s.protocol == "tcp" and s.vip and s.port and s.realservers
                 and {r.host for r in s.realservers if r.weight > 0} <= clients]
     if not services:
@@ -114,14 +98,14 @@ def test_file_on_storage_served_through_vip_by_every_realserver(share, cluster, 
 
     token = uuid.uuid4().hex
     name = f"lvsdeploy-verify-{token}.txt"
-    on_storage = f"{_export(cluster, share)['path']}/{name}"
+    on_storage = f"{spec.share_export(cluster, share).path}/{name}"
     storage = remote(share.server)
     storage.check_output(f"printf '%s' {token} > {on_storage} && chmod 0644 {on_storage}")
     try:
         # Every real server reads it over NFS first: right after the storage node boots, NFSv4 refuses new
         # opens for its grace period (90 s), and a web request would time out meanwhile.
         for rs in sorted(clients):
-            path = f"{_wanted_mount(cluster, share, rs)['path']}/{name}"
+            path = f"{spec.share_mount(cluster, share).path}/{name}"
             host = remote(rs)
             seen = wait_until(lambda host=host, path=path: host.run(f"timeout 10 cat {path}").stdout == token,
                               MOUNT_WAIT)

@@ -1,15 +1,41 @@
-"""Real HTTP through each VIP from the inventory's first client: every request answered, every real server
-with weight > 0 reached, and under rr/wrr the split matches the weights (counted by IPVS on the director,
-so it works whatever the real servers serve)."""
+"""Real traffic through each VIP from the inventory's first client: every request answered, every real server
+with weight > 0 reached, and under rr/wrr the split matches the weights.
+
+TCP: HTTP requests, counted by IPVS on the director (so it works whatever the real servers serve).
+UDP: datagrams (a DNS query on port 53), each from a new source port; every one must be answered from the VIP,
+and the spread is counted by IPVS the same way."""
 
 import os
-
 import pytest
 
-from .checks import connection_counts, failure
+from .checks import connection_counts, failure, udp_probe_command
 
 REQUESTS_PER_SERVER = int(os.environ.get("LVSDEPLOY_VERIFY_REQUESTS", "10"))
-TOLERANCE = 0.2   # wrr: each server's share within 20% of its weight's share of the requests
+TOLERANCE = 0.2   # rr/wrr: each server's count within 20% of its expected share of the requests
+UDP_TIMEOUT = float(os.environ.get("LVSDEPLOY_VERIFY_UDP_TIMEOUT", "3"))
+
+
+def _expected_shares(scheduler: str, weights: dict, requests: int) -> dict:
+    """What each server should get: rr takes turns among the servers with weight > 0 (the weight only says
+    whether a server takes part), wrr splits by weight."""
+    if scheduler == "rr":
+        weights = {key: 1 if weight > 0 else 0 for key, weight in weights.items()}
+    total = sum(weights.values())
+    return {key: requests * weight / total for key, weight in weights.items()} if total else {}
+
+
+def _assert_split(where: str, service, counts: dict, weights: dict, requests: int) -> None:
+    """counts and weights keyed alike (a destination or a real server): weight > 0 reached, weight 0 idle, and
+    under rr/wrr without persistence each one's count near its expected share of the requests."""
+    for key, weight in weights.items():
+        if weight > 0:
+            assert counts.get(key, 0) > 0, failure(where, f"{service.name} spread", f"{key} reached", counts)
+        else:
+            assert counts.get(key, 0) == 0, failure(where, f"{service.name} weight 0", f"{key} idle", counts)
+    if service.scheduler in ("rr", "wrr") and not service.persistence:
+        for key, share in _expected_shares(service.scheduler, weights, requests).items():
+            assert abs(counts.get(key, 0) - share) <= max(1, TOLERANCE * share), failure(
+                where, f"{service.name} {service.scheduler} split", f"{key} ~{share:.0f}", counts)
 
 
 def test_http_through_vip(service, cluster, remote):
@@ -17,7 +43,7 @@ def test_http_through_vip(service, cluster, remote):
     if not clients:
         pytest.skip("no host in group clients")
     if service.protocol != "tcp" or not service.vip or not service.port:
-        pytest.skip("traffic check is for TCP services with a VIP")
+        pytest.skip("HTTP check is for TCP services with a VIP")
     director = cluster.directors()[0]
     client, lb = remote(clients[0].name), remote(director.name)
     live = {f"{cluster.hosts[r.host].rip.ip}:{r.port}": r.weight for r in service.realservers}
@@ -31,14 +57,25 @@ def test_http_through_vip(service, cluster, remote):
     assert not failed, failure(clients[0].name, f"requests to {url}", f"{requests} answered",
                                f"{len(failed)} without an answer")
     delta = {dest: after.get(dest, 0) - before.get(dest, 0) for dest in live}
-    for dest, weight in live.items():
-        if weight > 0:
-            assert delta[dest] > 0, failure(director.name, f"{service.name} spread", f"{dest} reached", delta)
-        else:
-            assert delta[dest] == 0, failure(director.name, f"{service.name} weight 0", f"{dest} idle", delta)
-    if service.scheduler in ("rr", "wrr") and not service.persistence:
-        total_weight = sum(live.values())
-        for dest, weight in live.items():
-            share = requests * weight / total_weight
-            assert abs(delta[dest] - share) <= max(1, TOLERANCE * share), failure(
-                director.name, f"{service.name} {service.scheduler} split", f"{dest} ~{share:.0f}", delta)
+    _assert_split(director.name, service, delta, live, requests)
+
+
+def test_udp_through_vip(service, cluster, remote):
+    clients = cluster.clients()
+    if not clients:
+        pytest.skip("no host in group clients")
+    if service.protocol != "udp" or not service.vip or not service.port:
+        pytest.skip("UDP check is for UDP services with a VIP")
+    director = cluster.directors()[0]
+    client, lb = remote(clients[0].name), remote(director.name)
+    live = {f"{cluster.hosts[r.host].rip.ip}:{r.port}": r.weight for r in service.realservers}
+    requests = REQUESTS_PER_SERVER * len([w for w in live.values() if w > 0])
+    target = f"udp {service.vip}:{service.port}"
+    before = connection_counts(lb, str(service.vip), service.port, service.protocol)
+    answers = client.check_output(udp_probe_command(str(service.vip), service.port, requests, UDP_TIMEOUT)).split()
+    after = connection_counts(lb, str(service.vip), service.port, service.protocol)
+    unanswered = requests - answers.count("answered")
+    assert not unanswered, failure(clients[0].name, f"datagrams to {target}",
+                                   f"{requests} answered within {UDP_TIMEOUT:g} s each", f"{unanswered} without an answer")
+    delta = {dest: after.get(dest, 0) - before.get(dest, 0) for dest in live}
+    _assert_split(director.name, service, delta, live, requests)

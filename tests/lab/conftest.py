@@ -8,6 +8,8 @@ from rich.console import Console
 
 from lvsdeploy.lab import control
 
+from .lab import cli
+
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
@@ -35,3 +37,10 @@ def lab(request):
 @pytest.fixture(scope="class")
 def inventory(lab) -> Path:
     return lab.dir / "inventory.yml"
+
+
+@pytest.fixture(scope="class")
+def converged(inventory):
+    """The class's lab after its first `lvsdeploy apply`, run once for the class whichever steps are selected
+    (so each step also runs alone with -k). The apply's CompletedProcess, for the step that checks it."""
+    return cli("apply", "--yes", "--detailed-exitcode", "-v", str(inventory))

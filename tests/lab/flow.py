@@ -3,6 +3,9 @@
 The order is the story a user lives: boot, see the network, apply, verify, apply again (nothing to do),
 break things by hand and watch plan show them and apply repair them, change a weight under traffic,
 reboot everything and verify with no apply, then tear down and leave nothing behind.
+
+Every step also runs alone (`-k NAME`): a step that needs the cluster applied takes the class fixture
+`converged` (one `lvsdeploy apply` per class), and a step that changes the lab leaves it as the inventory says.
 """
 
 import subprocess
@@ -14,8 +17,10 @@ import pytest
 from rich.console import Console
 
 from lvsdeploy.lab import control, paths
+from lvsdeploy.lab.inventory import UDP_WHOAMI_PORT
+from lvsdeploy.verify.checks import udp_probe_command
 
-from . import storage_checks
+from . import installed, storage_checks
 from .lab import PROJECT_DIR, cli, edited_inventory, molecule, ssh
 
 
@@ -45,52 +50,90 @@ class TopologyFlow:
             if spec.http:
                 body = ssh(self.LAB, spec.name, "curl -s --max-time 5 http://127.0.0.1/whoami").stdout.strip()
                 assert body == spec.name
+                # the UDP whoami the inventory's second service balances, asked on the real server itself
+                udp = ssh(self.LAB, spec.name, udp_probe_command("127.0.0.1", UDP_WHOAMI_PORT, 1, 5)).stdout.strip()
+                assert udp == "answered", f"{spec.name}: udp 127.0.0.1:{UDP_WHOAMI_PORT} did not answer"
 
     # --- the engine on it ------------------------------------------------------------------------------
     def test_validate(self, inventory):
         result = cli("validate", str(inventory))
         assert result.returncode == 0 and "valid" in result.stdout
 
-    def test_first_apply_changes_and_converges(self, inventory):
-        result = cli("apply", "--yes", "--detailed-exitcode", "-v", str(inventory))
-        assert result.returncode == 2, "the first apply on fresh VMs must change something"
-        assert "failed" not in result.stdout.split("Recap")[-1]
+    def test_first_apply_changes_and_converges(self, converged):
+        assert converged.returncode == 2, "the first apply on fresh VMs must change something"
+        assert "failed" not in converged.stdout.split("Recap")[-1]
 
-    def test_verify_passes(self, inventory):
+    def test_verify_passes(self, inventory, converged):
         result = cli("verify", str(inventory))
         assert result.returncode == 0
 
-    def test_traffic_reaches_every_realserver(self, lab):
+    def test_traffic_reaches_every_realserver(self, lab, converged):
         seen = self.whoami_counts(lab, 20)
         realservers = {v.name for v in lab.topology.vms if v.group == "realservers"}
         assert set(seen) == realservers and all(n == 10 for n in seen.values()), seen
 
-    def test_second_apply_reports_zero_changes(self, inventory):
+    def test_second_apply_reports_zero_changes(self, inventory, converged):
         plan = cli("plan", "-v", str(inventory))
         assert plan.returncode == 0 and "Plan: 0 changes" in plan.stdout
         assert "(1 round trips)" in plan.stdout
         result = cli("apply", "--yes", "--detailed-exitcode", str(inventory))
         assert result.returncode == 0
 
-    def test_hand_made_drift_is_shown_then_repaired(self, lab, inventory):
+    def test_installed_wheel_applies_and_verifies(self, inventory, converged, tmp_path):
+        """Shown once, on the DR lab: the wheel built from this checkout, installed in a fresh virtualenv outside
+        it, changes the lab (a weight), puts it back, plans nothing more and verifies it."""
+        if self.MODE != "dr":
+            pytest.skip("shown once, on the DR lab")
+        outside = tmp_path / "user"
+        outside.mkdir()
+        lvsdeploy = installed.install_wheel(outside)
+
+        def heavier(data):
+            data["all"]["vars"]["lvs_virtual_services"][0]["realservers"][1]["weight"] = 2
+        changed = edited_inventory(inventory, outside / "weights.yml", heavier)
+        assert installed.run_installed(lvsdeploy, "validate", inventory, cwd=outside).returncode == 0
+        plan = installed.run_installed(lvsdeploy, "plan", changed, cwd=outside)
+        assert plan.returncode == 2 and "weight 1 -> 2" in plan.stdout
+        assert installed.run_installed(lvsdeploy, "apply", "--yes", changed, cwd=outside).returncode == 0
+        assert installed.run_installed(lvsdeploy, "apply", "--yes", inventory, cwd=outside).returncode == 0
+        assert installed.run_installed(lvsdeploy, "plan", inventory, cwd=outside).returncode == 0
+        assert installed.run_installed(lvsdeploy, "verify", inventory, cwd=outside).returncode == 0
+
+    def test_hand_made_drift_is_shown_then_repaired(self, lab, inventory, converged):
+        # Only the TCP service loses rs2: the UDP service on the same VIP stays as it is and is not in the plan.
         rip, vip = self.rip(lab, "rs2"), lab.topology.vip
         ssh(self.LAB, "director1", f"ipvsadm -d -t {vip}:80 -r {rip}:80")
         command, resource = self.DRIFT
         ssh(self.LAB, "rs1", command)
         plan = cli("plan", str(inventory))
         assert plan.returncode == 2
-        assert f"+ -> {rip}:80" in plan.stdout
+        assert f"+ -> {rip}:80" in plan.stdout and f"ipvs UDP {vip}:" not in plan.stdout
         assert resource in plan.stdout
         assert "Plan: 2 changes on 2 of" in plan.stdout, "plan must show exactly the hand-made changes"
         assert cli("apply", "--yes", str(inventory)).returncode == 0
         assert cli("plan", str(inventory)).returncode == 0
 
-    def test_removed_share_is_unmounted_and_unexported_then_restored(self, lab, inventory, tmp_path):
+    def test_removed_share_is_unmounted_and_unexported_then_restored(self, lab, inventory, tmp_path, converged):
         if self.MODE == "tun":
             pytest.skip("shown on the DR and NAT labs; TUN's storage path is the same NFS over routing")
         storage_checks.share_removed_then_restored(lab, inventory, tmp_path)
 
-    def test_weight_change_under_traffic_loses_no_request(self, lab, inventory, tmp_path):
+    def test_changed_mount_options_remount(self, lab, inventory, tmp_path, converged):
+        if self.MODE != "dr":
+            pytest.skip("shown on the DR lab; mounting does not depend on the LVS mode")
+        storage_checks.changed_mount_options_remount(lab, inventory, tmp_path)
+
+    def test_rebooted_realserver_serves_share(self, lab, inventory, tmp_path, converged):
+        if self.MODE != "nat":
+            pytest.skip("shown on the NAT lab, whose real servers reach storage only through their own network")
+        storage_checks.rebooted_realserver_serves_share(lab, inventory, tmp_path)
+
+    def test_rebooted_storage_node_is_served_again(self, lab, inventory, tmp_path, converged):
+        if self.MODE != "tun":
+            pytest.skip("shown on the TUN lab; the hard NFS mounts recover the same way in every mode")
+        storage_checks.rebooted_storage_node_is_served_again(lab, inventory, tmp_path)
+
+    def test_weight_change_under_traffic_loses_no_request(self, lab, inventory, tmp_path, converged):
         def heavier(data):
             data["all"]["vars"]["lvs_virtual_services"][0]["realservers"][1]["weight"] = 3
         changed = edited_inventory(inventory, tmp_path / "weights.yml", heavier)
@@ -102,16 +145,17 @@ class TopologyFlow:
         assert cli("apply", "--yes", str(changed)).returncode == 0
         ok, bad = map(int, traffic.communicate(timeout=120)[0].split())
         assert ok > 0 and bad == 0, f"{bad} of {ok + bad} requests failed during the re-apply"
-        weights = ssh(self.LAB, "director1", "ipvsadm -Sn").stdout
-        assert f"-r {self.rip(lab, 'rs2')}:80 " in weights and "-w 3" in weights
+        rules = ssh(self.LAB, "director1", "ipvsadm -Sn").stdout.splitlines()
+        rs2_web = [line.split() for line in rules if f"-r {self.rip(lab, 'rs2')}:80 " in line]
+        assert len(rs2_web) == 1 and rs2_web[0][rs2_web[0].index("-w") + 1] == "3", rules
         assert cli("apply", "--yes", str(inventory)).returncode == 0   # back to the lab's weights
 
-    def test_everything_survives_a_reboot_without_apply(self, lab, inventory):
+    def test_everything_survives_a_reboot_without_apply(self, lab, inventory, converged):
         control.reboot(Console(), self.LAB)
         assert cli("verify", str(inventory)).returncode == 0
         assert cli("plan", str(inventory)).returncode == 0
 
-    def test_molecule_idempotence_fails_when_converge_always_changes(self, lab, inventory):
+    def test_molecule_idempotence_fails_when_converge_always_changes(self, lab, inventory, converged):
         """Shown once, on the DR lab: molecule's idempotence step is derived from lvsdeploy's exit status."""
         if self.MODE != "dr":
             pytest.skip("shown once, on the DR lab")
@@ -123,16 +167,21 @@ class TopologyFlow:
         assert "lvsdeploy apply" in idempotence.stdout, "molecule must name the task that changed"
         assert cli("apply", "--yes", str(inventory)).returncode == 0   # back to the lab's weights
 
-    def test_molecule_scenario_on_this_lab(self, lab):
-        """`molecule test -s MODE` against the lab already up: create is a no-op, converge must apply
-        nothing new, idempotence and the testinfra verifier must pass, destroy takes the lab down."""
-        result = molecule(self.LAB, "test", self.MODE, PROJECT_DIR)
+    def test_molecule_scenario_on_this_lab(self, lab, converged):
+        """`molecule test -s MODE --destroy never` against the lab already up: create is a no-op, converge
+        applies nothing new, idempotence and the testinfra verifier must pass, and the lab stays up for the
+        lab-down step (which must show that `lab down` itself removes everything)."""
+        result = molecule(self.LAB, "test", self.MODE, PROJECT_DIR, "--destroy", "never")
         assert result.returncode == 0, "molecule test failed (output above)"
         assert "already up" in result.stdout, "molecule must reuse the lab, not boot another"
         assert "idempotence" in result.stdout.lower(), "the idempotence step must have run"
+        stopped = [rt.name for rt in lab.runtimes() if not rt.pid()]
+        assert not stopped, f"--destroy never must leave the lab up; stopped: {stopped}"
 
     def test_lab_down_leaves_nothing_behind(self, lab):
         runtimes = lab.runtimes()
+        stopped = [rt.name for rt in runtimes if not rt.pid()]
+        assert not stopped, f"lab down must be shown on a lab that is up; not running: {stopped}"
         control.down(Console(), self.LAB)
         assert not any(rt.pid() for rt in runtimes)
         assert not paths.lab_dir(self.LAB).exists()

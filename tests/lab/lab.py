@@ -43,11 +43,11 @@ def edited_inventory(source: Path, dest: Path, edit) -> Path:
     return dest
 
 
-def molecule(lab: str, step: str, scenario: str, cwd: Path) -> subprocess.CompletedProcess:
-    """`molecule STEP -s SCENARIO` against the lab `lab` (the scenarios read $LVSDEPLOY_LAB)."""
+def molecule(lab: str, step: str, scenario: str, cwd: Path, *options: str) -> subprocess.CompletedProcess:
+    """`molecule STEP -s SCENARIO [OPTIONS]` against the lab `lab` (the scenarios read $LVSDEPLOY_LAB)."""
     env = {**os.environ, "LVSDEPLOY_LAB": lab, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0"}
-    result = subprocess.run(["molecule", step, "-s", scenario], cwd=cwd, env=env, text=True,
+    result = subprocess.run(["molecule", step, "-s", scenario, *options], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
-    print(f"$ molecule {step} -s {scenario} -> exit {result.returncode}\n{result.stdout[-20000:]}")
+    print(f"$ molecule {step} -s {scenario} {' '.join(options)} -> exit {result.returncode}\n{result.stdout[-20000:]}")
     return result

@@ -1,5 +1,6 @@
 """Shared storage on a lab, as plain functions the topology flow calls (each takes lab_state, the lab's
-inventory path and a tmp_path), after the first apply has converged and verify passed.
+inventory path and a tmp_path), after the first apply has converged. Each one is called by one step of
+tests/lab/flow.py (TopologyFlow), on the topologies named there, and leaves the lab as the inventory says.
 
 The lab inventory has one share, `content`: storage1:/srv/lvs/content mounted on every real server at
 /var/www/html/shared, so nginx serves it as /shared/ through the VIP.
@@ -167,3 +168,4 @@ def changed_mount_options_remount(lab_state, inventory_path: Path, tmp_path: Pat
     assert cli("apply", "--yes", str(inventory_path)).returncode == 0
     for rs in realservers:
         assert _mount_of(lab, rs, share["mount"]).split()[2].startswith("rw,"), f"{rs}: not remounted read-write"
+    assert cli("plan", str(inventory_path)).returncode == 0, "back to the inventory's options, nothing left to do"

@@ -17,7 +17,6 @@ def request():
         files={"/etc/fstab", "/etc/with space"},
         packages={"ipvsadm"},
         units={"ipvsadm"},
-        unless={"test -e '/etc/ipvsadm.rules'"},
     )
 
 
@@ -25,6 +24,13 @@ def test_every_section_is_printed_in_order_and_the_end_is_marked():
     script = build_command(request())
     markers = [line.split()[-1].strip("'") for line in script.splitlines() if line.startswith("echo '@@lvsfacts")]
     assert markers == [*SECTIONS, "end"]
+
+
+def test_no_section_runs_user_commands():
+    # The `unless` reader (shell tests of the command module) is gone: facts run only lvsdeploy's own readers.
+    script = build_command(request())
+    assert "unless" not in SECTIONS and "@@lvsfacts unless" not in script
+    assert not hasattr(parse((FIXTURES / "director.facts").read_text()), "unless")
 
 
 def test_script_is_valid_posix_sh():

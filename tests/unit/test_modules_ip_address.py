@@ -1,4 +1,4 @@
-"""ip_address: finding the interface from a network, moving and removing addresses, boot lines."""
+"""ip_address: finding the interface from a network, moving and removing addresses, the boot script line."""
 
 from ipaddress import IPv4Interface
 from pathlib import Path
@@ -21,9 +21,9 @@ def test_director_vip_already_on_the_subnet_interface_is_ok():
     assert ip_address.plan({"address": "10.20.0.10/32"}, load("director")) == []
 
 
-def test_director_ip_placed_near_itself():
-    # The director role gives near = the DIP itself: its own /24 on ens3 is where it belongs.
-    args = {"address": "10.20.0.2/24", "near": "10.20.0.2", "hint": "lvs_dip_interface"}
+def test_director_ip_placed_by_its_own_network():
+    # The DIP's own /24 is on ens3: that is where it belongs.
+    args = {"address": "10.20.0.2/24", "hint": "lvs_dip_interface"}
     assert ip_address.plan(args, load("director")) == []
 
 
@@ -34,14 +34,29 @@ def test_stray_vip_copy_follows_the_subnet():
     assert change.commands == ("ip addr del 10.20.0.10/32 dev ens4",)
 
 
-def test_new_vip_goes_to_the_interface_holding_near():
+def test_new_vip_goes_to_the_interface_whose_network_contains_it():
     facts = load("director")
-    (change,) = ip_address.plan({"address": "10.20.0.50/32", "near": "10.20.0.1"}, facts)
+    (change,) = ip_address.plan({"address": "10.20.0.50/32"}, facts)
     assert change.resource == "address 10.20.0.50/32 dev ens3"
     assert change.diff == ("+ 10.20.0.50/32 dev ens3",)
     assert change.commands == ("ip addr replace 10.20.0.50/32 dev ens3",)
     facts.interfaces["ens3"].addresses.append(IPv4Interface("10.20.0.50/32"))
-    assert ip_address.plan({"address": "10.20.0.50/32", "near": "10.20.0.1"}, facts) == []
+    assert ip_address.plan({"address": "10.20.0.50/32"}, facts) == []
+
+
+def test_most_specific_network_wins():
+    facts = load("director")
+    facts.interfaces["ens4"].addresses.append(IPv4Interface("10.0.0.1/8"))
+    (change,) = ip_address.plan({"address": "10.20.0.50/32"}, facts)
+    assert change.commands == ("ip addr replace 10.20.0.50/32 dev ens3",)  # /24 on ens3 beats /8 on ens4
+    (change,) = ip_address.plan({"address": "10.99.0.50/32"}, facts)
+    assert change.commands == ("ip addr replace 10.99.0.50/32 dev ens4",)  # only the /8 covers it
+
+
+def test_near_was_removed():
+    # The device comes from the address's own network; a `near` hint is now an unknown argument.
+    with pytest.raises(ModuleError, match="unknown argument.*near"):
+        ip_address.facts_needed({"address": "10.20.0.50/32", "near": "10.20.0.1"})
 
 
 def test_no_interface_names_the_address_and_the_inventory_variable():
@@ -76,10 +91,17 @@ def test_absent_deletes_wherever_it_is():
     assert ip_address.plan({"address": "10.20.0.10/32", "state": "absent"}, facts) == []
 
 
-def test_boot_lines_resolve_the_device():
+def test_persist_resolves_the_device():
     facts = load("director")
-    assert ip_address.boot_lines({"address": "10.20.0.10/32"}, facts) == ["ip addr replace 10.20.0.10/32 dev ens3"]
-    assert ip_address.boot_lines({"address": "10.20.0.10/32", "state": "absent"}, facts) == []
+    assert ip_address.persist({"address": "10.20.0.10/32"}, facts) == [
+        ("network", "ip addr replace 10.20.0.10/32 dev ens3")
+    ]
+    assert ip_address.persist({"address": "10.20.0.10/32", "dev": "lo"}, facts) == [
+        ("network", "ip addr replace 10.20.0.10/32 dev lo")
+    ]
+    assert ip_address.persist({"address": "10.20.0.10/32", "state": "absent"}, facts) == []
+    with pytest.raises(ModuleError, match="lvs_vip_interface"):
+        ip_address.persist({"address": "192.168.9.10/32", "hint": "lvs_vip_interface"}, facts)
 
 
 def test_address_needs_a_prefix():

@@ -1,4 +1,4 @@
-"""ip_route: present when any route to dst matches; replace otherwise; boot lines."""
+"""ip_route: present when any route to dst matches; replace otherwise; the boot script line."""
 
 from pathlib import Path
 
@@ -42,9 +42,12 @@ def test_new_route_and_absent():
     assert ip_route.plan({"dst": "10.40.0.0/24", "state": "absent"}, facts) == []
 
 
-def test_boot_lines_and_validation():
-    lines = ip_route.boot_lines({"dst": "default", "via": "10.20.0.2"}, realserver())
-    assert lines == ["ip route replace default via 10.20.0.2"]
+def test_persist_and_validation():
+    lines = ip_route.persist({"dst": "default", "via": "10.20.0.2"}, realserver())
+    assert lines == [("network", "ip route replace default via 10.20.0.2")]
+    lines = ip_route.persist({"dst": "10.40.0.0/24", "via": "10.20.0.3", "dev": "ens3"}, realserver())
+    assert lines == [("network", "ip route replace 10.40.0.0/24 via 10.20.0.3 dev ens3")]
+    assert ip_route.persist({"dst": "10.40.0.0/24", "state": "absent"}, realserver()) == []
     with pytest.raises(ModuleError, match="host bits"):
         ip_route.facts_needed({"dst": "10.40.0.1/24", "via": "10.20.0.3"})
     with pytest.raises(ModuleError, match="via"):

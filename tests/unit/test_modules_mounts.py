@@ -133,8 +133,11 @@ def test_duplicate_marked_lines_collapse_to_one():
 @pytest.mark.parametrize("args, message", [
     ({"present": CONTENT}, "present must be a list"),
     ({"present": ["x"]}, r"present\[0\] must be a mapping"),
-    ({"present": [{**CONTENT, "state": "absent"}]}, "no state here"),
-    ({"present": [{"path": "/mnt"}]}, r"present\[0\]: src is required"),
+    # no state in an entry: what is not listed is absent (with purge)
+    ({"present": [{**CONTENT, "state": "absent"}]}, r"present\[0\]: unknown argument\(s\): state"),
+    ({"present": [{"path": "/mnt"}]}, r"present\[0\]: missing argument\(s\): src"),
+    ({"present": [{"src": "nas:/x"}]}, r"present\[0\]: missing argument\(s\): path"),
+    ({"present": [{**CONTENT, "path": "var/www"}]}, r"present\[0\]: path must be an absolute"),
     ({"present": [{**CONTENT, "opts": "rw, hard"}]}, r"present\[0\]: opts must be"),
     ({"present": [CONTENT, CONTENT]}, "listed twice"),
     ({"present": [], "purge": "maybe"}, "purge must be true or false"),

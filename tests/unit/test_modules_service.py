@@ -37,9 +37,18 @@ def test_static_units_cannot_be_enabled_and_need_not_be():
     assert service.plan({"name": "ipvsadm", "enabled": True}, facts("loaded", "static", "inactive")) == []
 
 
-def test_restarted_is_for_handlers_and_always_runs():
-    (change,) = service.plan({"name": "ipvsadm", "state": "restarted"}, facts("loaded", "enabled", "active"))
-    assert change.commands == ("systemctl restart ipvsadm",)
+def test_start_only_and_stop_only():
+    (change,) = service.plan({"name": "ipvsadm", "state": "started"}, facts("loaded", "disabled", "failed"))
+    assert change.commands == ("systemctl start ipvsadm",)
+    (change,) = service.plan({"name": "ipvsadm", "state": "stopped"}, facts("loaded", "enabled", "active"))
+    assert change.commands == ("systemctl stop ipvsadm",)
+
+
+@pytest.mark.parametrize("state", ["restarted", "reloaded"])
+def test_restarts_and_reloads_are_handlers_work_not_a_state(state):
+    # A state that always runs would never let a plan come back empty; handlers restart and reload.
+    with pytest.raises(ModuleError, match="state must be one of started, stopped, null"):
+        service.facts_needed({"name": "ipvsadm", "state": state})
 
 
 def test_facts_and_validation():

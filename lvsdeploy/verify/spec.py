@@ -1,0 +1,237 @@
+"""What a cluster must look like, worked out from the inventory alone.
+
+This is verify's own statement of the LVS rules (README.md's mode table, docs/inventory.md's shares). It
+deliberately imports nothing of the engine that plans and applies (its mode rules, roles, modules or LVS
+vocabulary): if the engine gets a rule wrong, verify must disagree with it instead of repeating the mistake.
+Only the inventory is shared (lvsdeploy.inventory, lvsdeploy.model). Everything here is pure: a Cluster in,
+plain data out.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from lvsdeploy.model import Cluster, Host, Share
+
+# ---- the mode table ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModeRule:
+    """One row of README's mode table, as verify checks it."""
+
+    ipvsadm_switch: str                # forwarding method as `ipvsadm -Sn` prints it on a destination line
+    method: str                        # the same method as facts.ipvs.parse_rules names that switch
+    arp_suppressed_on: tuple[str, ...]  # interfaces with arp_ignore=1, arp_announce=2 on a real server
+    rp_filter_off_on: tuple[str, ...]   # interfaces with rp_filter=0 on a real server
+    vip_device: str | None             # where a real server holds the VIP as a /32 (None: it does not)
+    realserver_modules: tuple[str, ...]
+    route_via_dip: bool                # a real server's default route goes through the director's DIP
+
+
+MODES = {
+    "nat": ModeRule(ipvsadm_switch="-m", method="masq",
+                    arp_suppressed_on=(), rp_filter_off_on=(),
+                    vip_device=None, realserver_modules=(), route_via_dip=True),
+    "dr": ModeRule(ipvsadm_switch="-g", method="route",
+                   arp_suppressed_on=("all", "lo"), rp_filter_off_on=(),
+                   vip_device="lo", realserver_modules=(), route_via_dip=False),
+    "tun": ModeRule(ipvsadm_switch="-i", method="tunnel",
+                    arp_suppressed_on=("all", "lo", "tunl0"), rp_filter_off_on=("all", "tunl0"),
+                    vip_device="tunl0", realserver_modules=("ipip",), route_via_dip=False),
+}
+
+# Only the director may answer ARP for a VIP: reply only for addresses of the receiving interface (ignore=1),
+# and never announce the VIP as a source (announce=2).
+ARP_SUPPRESSION = {"arp_ignore": "1", "arp_announce": "2"}
+
+DIRECTOR_SYSCTLS = {
+    # a connection to a removed real server is dropped at once instead of hanging until it times out
+    "net.ipv4.vs.expire_nodest_conn": "1",
+    # a persistence template pointing at a weight-0 real server expires, so its clients move on
+    "net.ipv4.vs.expire_quiescent_template": "1",
+}
+NAT_DIRECTOR_SYSCTLS = {"net.ipv4.ip_forward": "1"}   # NAT routes every reply through the director
+
+# ---- where lvsdeploy keeps what must survive a reboot (docs/design.md) -------------------------------------
+
+SYSCTL_FILE = "/etc/sysctl.d/90-lvsdeploy.conf"
+MODULES_FILE = "/etc/modules-load.d/lvsdeploy.conf"
+NETWORK_SCRIPT = "/usr/local/sbin/lvsdeploy-network"
+NETWORK_UNIT = "lvsdeploy-network.service"
+IPVS_RULES_FILE = "/etc/lvsdeploy/ipvs.rules"
+IPVS_UNIT = "lvsdeploy-ipvs.service"
+EXPORTS_FILE = "/etc/exports.d/lvsdeploy.exports"
+FSTAB = "/etc/fstab"
+FSTAB_MARK = "# lvsdeploy"
+NFS_SERVER_UNIT = "nfs-server.service"
+
+# ---- directors ---------------------------------------------------------------------------------------------
+
+
+def director_sysctls(cluster: Cluster) -> dict[str, str]:
+    wanted = dict(DIRECTOR_SYSCTLS)
+    if "nat" in cluster.modes():
+        wanted.update(NAT_DIRECTOR_SYSCTLS)
+    return wanted
+
+
+def director_modules(cluster: Cluster) -> list[str]:
+    """ip_vs, and one ip_vs_<scheduler> per scheduler in use."""
+    return ["ip_vs", *sorted({f"ip_vs_{s.scheduler}" for s in cluster.services})]
+
+
+def director_vips(cluster: Cluster) -> list[str]:
+    return sorted({str(s.vip) for s in cluster.services if s.vip})
+
+
+# ---- the IPVS table, one readable row per virtual service and per destination ------------------------------
+
+# Rows are strings so that a difference reads as what to fix:
+#   "TCP 10.20.0.10:80 rr"                                a virtual service and its scheduling
+#   "TCP 10.20.0.10:80 -> 10.20.0.11:80 route weight 1"   one destination
+
+
+def service_label(protocol: str, vip: str | None, port: int | None, fwmark: int | None) -> str:
+    if fwmark is not None:
+        return f"FWM {fwmark}"
+    return f"{protocol.upper()} {vip}:{port}"
+
+
+def service_row(label: str, scheduler: str, persistence: int | None, netmask: str | None) -> str:
+    row = f"{label} {scheduler}"
+    if persistence is not None:
+        row += f" persistent {persistence}"
+        if netmask not in (None, "255.255.255.255"):   # a /32 mask is ipvsadm's default and is not printed
+            row += f" mask {netmask}"
+    return row
+
+
+def destination_row(label: str, ip: str, port: int, method: str, weight: int) -> str:
+    return f"{label} -> {ip}:{port} {method} weight {weight}"
+
+
+def ipvs_rows(cluster: Cluster) -> set[str]:
+    """The IPVS table the inventory asks for, straight from lvs_virtual_services."""
+    rows = set()
+    for svc in cluster.services:
+        label = service_label(svc.protocol, str(svc.vip) if svc.vip else None, svc.port, svc.fwmark)
+        netmask = str(svc.persistence_netmask) if svc.persistence_netmask else None
+        rows.add(service_row(label, svc.scheduler, svc.persistence, netmask))
+        for rs in svc.realservers:
+            rows.add(destination_row(label, str(rip_of(cluster, rs.host)), rs.port, MODES[svc.mode].method,
+                                     rs.weight))
+    return rows
+
+
+def rip_of(cluster: Cluster, host: str):
+    return cluster.hosts[host].rip.ip
+
+
+# ---- real servers --------------------------------------------------------------------------------------------
+
+
+def realserver_modes(cluster: Cluster, host: Host) -> set[str]:
+    return {s.mode for s in cluster.services_for(host.name)}
+
+
+def realserver_sysctls(modes) -> dict[str, str]:
+    """ARP suppression and rp_filter for a real server taking part in services of these modes."""
+    wanted: dict[str, str] = {}
+    for mode in sorted(modes):
+        rule = MODES[mode]
+        for iface in rule.arp_suppressed_on:
+            wanted.update({f"net.ipv4.conf.{iface}.{key}": value for key, value in ARP_SUPPRESSION.items()})
+        for iface in rule.rp_filter_off_on:
+            wanted[f"net.ipv4.conf.{iface}.rp_filter"] = "0"
+    return wanted
+
+
+def realserver_modules(modes) -> list[str]:
+    return sorted({m for mode in modes for m in MODES[mode].realserver_modules})
+
+
+def realserver_vips(cluster: Cluster, host: Host) -> dict[str, list[str]]:
+    """device -> the VIPs a real server must hold there as /32 ({"lo": [...]} for DR, {"tunl0": [...]} for TUN)."""
+    held: dict[str, set[str]] = {}
+    for svc in cluster.services_for(host.name):
+        device = MODES[svc.mode].vip_device
+        if device and svc.vip:
+            held.setdefault(device, set()).add(str(svc.vip))
+    return {device: sorted(vips) for device, vips in held.items()}
+
+
+def nat_gateway(cluster: Cluster, host: Host) -> str | None:
+    """The director's DIP when the real server takes part in a NAT service, else None."""
+    routed = any(MODES[m].route_via_dip for m in realserver_modes(cluster, host))
+    directors = cluster.directors()
+    return str(directors[0].dip.ip) if routed and directors else None
+
+
+def listening_ports(cluster: Cluster, host: Host) -> list[tuple[str, int]]:
+    """(protocol, port) a real server must listen on: each service's port for this real server."""
+    ports = {(svc.protocol, rs.port) for svc in cluster.services_for(host.name)
+             for rs in svc.realservers if rs.host == host.name and rs.port}
+    return sorted(ports)
+
+
+# ---- shared storage ------------------------------------------------------------------------------------------
+
+# Mount options lvsdeploy adds when the inventory leaves them out, so a share survives a boot on its own.
+NETWORK_MOUNT_OPTION = "_netdev"
+RETRY_OPTION = "bg"
+RETRY_CHOICES = ("bg", "fg", "x-systemd.automount")   # any of them: the inventory already chose how to retry
+SHARE_FSTYPE = {"nfs": "nfs"}
+
+
+@dataclass(frozen=True)
+class Export:
+    path: str
+    clients: frozenset[str]        # "10.20.0.11/32", one per client address
+    options: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ShareMount:
+    src: str                       # "10.20.0.20:/srv/lvs/content"
+    path: str
+    fstype: str
+    opts: str                      # as the fstab line must say them
+
+
+def client_address(host: Host):
+    """The address a share is exported to: a real server's RIP; else its DIP, client or storage address."""
+    for iface in (host.rip, host.dip, host.client_ip, host.storage_ip):
+        if iface is not None:
+            return iface.ip
+    return None
+
+
+def share_export(cluster: Cluster, share: Share) -> Export:
+    addresses = {client_address(cluster.hosts[c]) for c in share.clients or [] if c in cluster.hosts}
+    return Export(path=posixpath.normpath(share.export),
+                  clients=frozenset(f"{a}/32" for a in addresses if a is not None),
+                  options=frozenset(share.options.export.split(",")))
+
+
+def mounting_clients(cluster: Cluster, share: Share) -> list[str]:
+    """The share's clients that mount it: its real servers (other clients are only exported to)."""
+    return [c for c in share.clients or [] if c in cluster.hosts and cluster.hosts[c].is_realserver]
+
+
+def mount_options(share: Share) -> str:
+    options = share.options.mount.split(",")
+    names = {o.partition("=")[0] for o in options}
+    if NETWORK_MOUNT_OPTION not in names:
+        options.append(NETWORK_MOUNT_OPTION)
+    if not names & set(RETRY_CHOICES):
+        options.append(RETRY_OPTION)
+    return ",".join(options)
+
+
+def share_mount(cluster: Cluster, share: Share) -> ShareMount:
+    server = cluster.hosts[share.server]
+    export = posixpath.normpath(share.export)
+    return ShareMount(src=f"{server.storage_ip.ip}:{export}", path=posixpath.normpath(share.mount),
+                      fstype=SHARE_FSTYPE[share.type], opts=mount_options(share))

@@ -1,0 +1,175 @@
+"""verify/spec.py: what verify expects of a cluster, worked out from a small fixture inventory alone."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lvsdeploy.facts import IpvsTable
+from lvsdeploy.facts.ipvs import parse_rules
+from lvsdeploy.inventory import load_cluster
+from lvsdeploy.verify import checks, spec
+
+FIXTURE = Path(__file__).parent / "fixtures" / "inventories" / "verify" / "cluster.yml"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    return load_cluster(FIXTURE)
+
+
+def cluster_in_mode(mode: str, tmp_path: Path):
+    """The fixture cluster with every service switched to `mode`."""
+    data = yaml.safe_load(FIXTURE.read_text())
+    for service in data["all"]["vars"]["lvs_virtual_services"]:
+        service["mode"] = mode
+    path = tmp_path / f"{mode}.yml"
+    path.write_text(yaml.safe_dump(data))
+    return load_cluster(path)
+
+
+# ---- the IPVS table ------------------------------------------------------------------------------------------
+
+def test_dr_table_rows_route_every_destination_with_its_port_and_weight(cluster):
+    assert spec.ipvs_rows(cluster) == {
+        "TCP 10.20.0.10:80 wrr",
+        "TCP 10.20.0.10:80 -> 10.20.0.21:80 route weight 1",
+        "TCP 10.20.0.10:80 -> 10.20.0.22:80 route weight 3",
+        "UDP 10.20.0.10:5005 rr",
+        "UDP 10.20.0.10:5005 -> 10.20.0.21:5005 route weight 1",
+        "UDP 10.20.0.10:5005 -> 10.20.0.22:5005 route weight 1",
+        "TCP 10.20.0.11:443 sh persistent 300 mask 255.255.255.0",
+        "TCP 10.20.0.11:443 -> 10.20.0.21:443 route weight 0",
+    }
+
+
+@pytest.mark.parametrize("mode,method", [("nat", "masq"), ("dr", "route"), ("tun", "tunnel")])
+def test_each_mode_forwards_with_its_method(mode, method, tmp_path):
+    rows = spec.ipvs_rows(cluster_in_mode(mode, tmp_path))
+    destinations = [row for row in rows if " -> " in row]
+    assert destinations and all(f" {method} weight " in row for row in destinations)
+
+
+@pytest.mark.parametrize("mode", spec.MODES)
+def test_the_shared_ipvs_reader_names_each_switch_as_the_spec_does(mode):
+    rule = spec.MODES[mode]
+    table = parse_rules(f"-A -u 10.0.0.1:53 -s rr\n-a -u 10.0.0.1:53 -r 10.0.0.2:53 {rule.ipvsadm_switch} -w 1\n")
+    assert table.services[0].destinations[0].method == rule.method
+
+
+def test_a_host_table_read_back_compares_equal_and_a_wrong_method_shows_as_missing_and_extra(cluster):
+    saved = (
+        "-A -t 10.20.0.10:80 -s wrr\n"
+        "-a -t 10.20.0.10:80 -r 10.20.0.21:80 -g -w 1\n"
+        "-a -t 10.20.0.10:80 -r 10.20.0.22:80 -g -w 3\n"
+        "-A -u 10.20.0.10:5005 -s rr\n"
+        "-a -u 10.20.0.10:5005 -r 10.20.0.21:5005 -g -w 1\n"
+        "-a -u 10.20.0.10:5005 -r 10.20.0.22:5005 -m -w 1\n"
+        "-A -t 10.20.0.11:443 -s sh -p 300 -M 255.255.255.0\n"
+        "-a -t 10.20.0.11:443 -r 10.20.0.21:443 -g -w 0\n"
+    )
+    found, wanted = checks.ipvs_rows(parse_rules(saved)), spec.ipvs_rows(cluster)
+    assert checks.table_difference(wanted, found) == (
+        "missing ['UDP 10.20.0.10:5005 -> 10.20.0.22:5005 route weight 1'], "
+        "extra ['UDP 10.20.0.10:5005 -> 10.20.0.22:5005 masq weight 1']")
+    assert checks.ipvs_rows(parse_rules(saved.replace("5005 -m", "5005 -g"))) == wanted
+    assert checks.ipvs_rows(IpvsTable()) == set()
+
+
+def test_full_netmask_is_the_default_and_not_a_row_difference():
+    assert spec.service_row("TCP 10.0.0.1:80", "sh", 60, "255.255.255.255") == "TCP 10.0.0.1:80 sh persistent 60"
+    assert spec.service_row("FWM 7", "rr", None, None) == "FWM 7 rr"
+
+
+# ---- directors -----------------------------------------------------------------------------------------------
+
+def test_director_modules_are_ip_vs_and_each_scheduler_once(cluster):
+    assert spec.director_modules(cluster) == ["ip_vs", "ip_vs_rr", "ip_vs_sh", "ip_vs_wrr"]
+
+
+def test_director_forwards_only_for_nat(cluster, tmp_path):
+    expire = {"net.ipv4.vs.expire_nodest_conn": "1", "net.ipv4.vs.expire_quiescent_template": "1"}
+    assert spec.director_sysctls(cluster) == expire
+    assert spec.director_sysctls(cluster_in_mode("nat", tmp_path)) == {**expire, "net.ipv4.ip_forward": "1"}
+
+
+def test_director_vips_once_each(cluster):
+    assert spec.director_vips(cluster) == ["10.20.0.10", "10.20.0.11"]
+
+
+# ---- real servers ---------------------------------------------------------------------------------------------
+
+DR_SYSCTLS = {
+    "net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2",
+    "net.ipv4.conf.lo.arp_ignore": "1", "net.ipv4.conf.lo.arp_announce": "2",
+}
+TUN_SYSCTLS = {
+    **DR_SYSCTLS,
+    "net.ipv4.conf.tunl0.arp_ignore": "1", "net.ipv4.conf.tunl0.arp_announce": "2",
+    "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.tunl0.rp_filter": "0",
+}
+
+
+@pytest.mark.parametrize("modes,sysctls", [({"nat"}, {}), ({"dr"}, DR_SYSCTLS), ({"tun"}, TUN_SYSCTLS),
+                                           ({"dr", "tun"}, TUN_SYSCTLS), (set(), {})])
+def test_realserver_sysctls_per_mode(modes, sysctls):
+    assert spec.realserver_sysctls(modes) == sysctls
+
+
+def test_only_tun_needs_the_ipip_module():
+    assert spec.realserver_modules({"tun"}) == ["ipip"]
+    assert spec.realserver_modules({"dr", "nat"}) == []
+
+
+def test_dr_realserver_holds_its_services_vips_on_lo(cluster):
+    assert spec.realserver_vips(cluster, cluster.hosts["rs1"]) == {"lo": ["10.20.0.10", "10.20.0.11"]}
+    assert spec.realserver_vips(cluster, cluster.hosts["rs2"]) == {"lo": ["10.20.0.10"]}
+    assert spec.nat_gateway(cluster, cluster.hosts["rs1"]) is None
+
+
+def test_tun_realserver_holds_the_vips_on_tunl0(tmp_path):
+    tun = cluster_in_mode("tun", tmp_path)
+    assert spec.realserver_vips(tun, tun.hosts["rs2"]) == {"tunl0": ["10.20.0.10"]}
+    assert spec.realserver_sysctls(spec.realserver_modes(tun, tun.hosts["rs2"])) == TUN_SYSCTLS
+
+
+def test_nat_realserver_holds_no_vip_and_routes_through_the_dip(tmp_path):
+    nat = cluster_in_mode("nat", tmp_path)
+    assert spec.realserver_vips(nat, nat.hosts["rs1"]) == {}
+    assert spec.nat_gateway(nat, nat.hosts["rs1"]) == "10.20.0.2"
+
+
+def test_listening_ports_include_udp(cluster):
+    assert spec.listening_ports(cluster, cluster.hosts["rs1"]) == [("tcp", 80), ("tcp", 443), ("udp", 5005)]
+    assert spec.listening_ports(cluster, cluster.hosts["rs2"]) == [("tcp", 80), ("udp", 5005)]
+
+
+# ---- shared storage ---------------------------------------------------------------------------------------------
+
+def shares(cluster) -> dict:
+    return {s.name: s for s in cluster.shares}
+
+
+def test_export_is_normalised_and_open_to_each_client_address_only(cluster):
+    content, media = shares(cluster)["content"], shares(cluster)["media"]
+    assert spec.share_export(cluster, content) == spec.Export(
+        path="/srv/lvs/content", clients=frozenset({"10.20.0.21/32", "10.20.0.22/32"}),
+        options=frozenset({"rw", "sync", "no_subtree_check", "root_squash"}))
+    # a real server is exported to at its RIP, a client host at its own address
+    assert spec.share_export(cluster, media).clients == {"10.20.0.22/32", "10.20.0.100/32"}
+    assert spec.share_export(cluster, media).options == {"ro", "sync", "no_subtree_check"}
+
+
+def test_only_realservers_mount_a_share(cluster):
+    assert spec.mounting_clients(cluster, shares(cluster)["content"]) == ["rs1", "rs2"]
+    assert spec.mounting_clients(cluster, shares(cluster)["media"]) == ["rs2"]
+
+
+def test_mount_adds_netdev_and_bg_to_the_default_options(cluster):
+    assert spec.share_mount(cluster, shares(cluster)["content"]) == spec.ShareMount(
+        src="10.20.0.5:/srv/lvs/content", path="/var/www/html/shared", fstype="nfs",
+        opts="rw,hard,vers=4.2,_netdev,bg")
+
+
+def test_mount_keeps_a_chosen_retry_option_and_adds_only_netdev(cluster):
+    assert spec.share_mount(cluster, shares(cluster)["media"]).opts == "ro,soft,fg,_netdev"
