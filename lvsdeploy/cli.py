@@ -1,7 +1,10 @@
 """The command line: parse arguments, call the stages, render output. No logic of its own."""
 
 import argparse
+import os
+import signal
 import sys
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
@@ -9,10 +12,12 @@ from rich.markup import escape
 from . import __version__, engine, render
 from .lab import cli as cli_lab
 from .errors import InventoryError, did_you_mean
+from .executor import APPLY_TIME_LIMIT, CONNECT_TIMEOUT, LOCK_WAIT
 from .inventory import load_cluster
 from .lab.errors import LabError
+from .validate import managed_hosts
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGED = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CHANGED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,12 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--limit", help="comma-separated hosts or groups to work on")
         p.add_argument("--forks", type=int, default=5, help="hosts worked on in parallel (default 5)")
         p.add_argument("-v", "--verbose", action="store_true", help="round trips per host")
+        p.add_argument("--connect-timeout", type=_seconds, default=CONNECT_TIMEOUT, metavar="S",
+                       help=f"seconds to set up each SSH hop (default {CONNECT_TIMEOUT})")
         return p
 
     engine_parser("plan", "show what apply would change (exit 0: nothing, 2: changes, 1: error)")
     p = engine_parser("apply", "change the hosts to match the inventory")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--check", action="store_true", help="only plan (same as `lvsdeploy plan`)")
+    p.add_argument("--time-limit", type=_seconds, default=APPLY_TIME_LIMIT, metavar="S",
+                   help=f"seconds one host's apply may run before it is ended (default {APPLY_TIME_LIMIT})")
+    p.add_argument("--lock-wait", type=_seconds, default=LOCK_WAIT, metavar="S",
+                   help=f"seconds to wait for another apply holding a host (default {LOCK_WAIT})")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 0: no change, 2: changed, 1: error")
     p = sub.add_parser("verify", help="run the bundled testinfra suite against the inventory's hosts")
     p.add_argument("inventory")
@@ -57,8 +68,12 @@ def main(argv: list[str] | None = None) -> int:
             extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
             return run_verify(args.inventory, extra)
         cluster = load_cluster(args.inventory)
+        if problems := managed_hosts(cluster):
+            raise InventoryError(problems)
+        for warning in cluster.warnings:
+            err.print(f"[yellow]warning:[/] {escape(str(warning))}", soft_wrap=True)
         if args.command == "validate":
-            console.print(_cluster_summary(cluster))
+            console.print(escape(_cluster_summary(cluster)), soft_wrap=True)
             return EXIT_OK
         return _plan_and_apply(args, cluster, console, err)
     except InventoryError as exc:
@@ -73,6 +88,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug of ours: one line, not a traceback, unless asked for
+        if args.debug:
+            raise
+        err.print(f"[red]internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))} "
+                  "(run again with --debug for the traceback, and please report it)", soft_wrap=True)
+        return EXIT_ERROR
+
+
+def _seconds(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 86400:
+        raise argparse.ArgumentTypeError("must be between 1 and 86400 seconds")
+    return value
+
+
+def _ask(prompt: str) -> str:
+    """The answer typed at a prompt; end of input (Ctrl-D, a closed pipe) means no."""
+    try:
+        return input(prompt)
+    except EOFError:
+        return ""
 
 
 def _cluster_summary(cluster) -> str:
@@ -97,7 +133,7 @@ def _plan_and_apply(args, cluster, console: Console, err: Console) -> int:
             hints = [f"{n}{did_you_mean(n, sorted(known))}" for n in unknown]
             err.print(f"[red]--limit names no host or group: {escape(', '.join(hints))}[/]")
             return EXIT_ERROR
-    runs = engine.plan_all(cluster, args.forks, limit)
+    runs = engine.plan_all(cluster, args.forks, limit, args.connect_timeout)
     try:
         render.plan(console, runs, args.verbose)
         console.print(render.summary(runs))
@@ -112,17 +148,41 @@ def _plan_and_apply(args, cluster, console: Console, err: Console) -> int:
             if not sys.stdin.isatty():
                 console.print("[red]Refusing to apply without a terminal to confirm; pass --yes.[/]")
                 return EXIT_ERROR
-            if input("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
+            if _ask("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
                 console.print("Nothing was changed.")
                 return EXIT_ERROR
-        engine.apply_all(cluster, runs, args.forks)
+        limits = engine.ApplyLimits(args.time_limit, args.lock_wait)
+        with _first_interrupt_stops(limits.stop, err):
+            engine.apply_all(cluster, runs, args.forks, limits)
         render.recap(console, runs)
+        if limits.stop.is_set():
+            err.print("[red]Interrupted: hosts that had started finished; no other host was changed.[/]")
+            return EXIT_INTERRUPTED
         if any(r.status in ("failed", "skipped") for r in flat):
             return EXIT_ERROR
         did_change = any(r.status == "changed" for r in flat)
         return EXIT_CHANGED if (did_change and args.detailed_exitcode) else EXIT_OK
     finally:
         engine.close_all(runs)
+
+
+@contextmanager
+def _first_interrupt_stops(stop, err: Console):
+    """While applying, the first Ctrl-C asks the engine to stop (no new host or phase; running ones finish, and
+    their scripts run detached on the hosts anyway); the second one interrupts at once."""
+    def on_interrupt(signum, frame):
+        if stop.is_set():
+            err.print("[red]Leaving now. Apply scripts already started finish on their hosts (they hold the "
+                      "host's lock until then); run plan to see where each host ended.[/]")
+            os._exit(EXIT_INTERRUPTED)   # worker threads wait on SSH; the remote work does not need us
+        stop.set()
+        err.print("[yellow]Stopping: hosts already applying finish; no new host starts. Ctrl-C again to leave "
+                  "now (their scripts still finish on the hosts).[/]")
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

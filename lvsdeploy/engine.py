@@ -1,18 +1,21 @@
 """Facts, then a plan, then one apply: the stages over all hosts, phase by phase, hosts in parallel.
 
 Phases: storage, then real servers, then directors, so exports exist before mounts and the VIP is
-announced only when the real servers are ready for it.
+announced only when the real servers are ready for it. A stop request (the first Ctrl-C) starts no new host
+and no new phase; hosts already applying finish (their scripts run detached on the hosts anyway).
 """
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import facts as facts_pkg
-from .executor import HostSession, RemoteError, connect
+from .executor import (APPLY_TIME_LIMIT, CONNECT_TIMEOUT, EXIT_LOCKED, EXIT_TIMED_OUT, LOCK_WAIT, HostSession,
+                       RemoteError, connect, holder_text)
 from .facts import gather
 from .model import Cluster, Host
-from .plan import APPLY_MARK, HostPlan, HostTasks, facts_request, host_tasks, plan_host
+from .plan import APPLY_MARK, EXIT_STALE, HostPlan, HostTasks, facts_request, host_tasks, plan_host
 
 PHASES = ("storage", "realservers", "directors")
 
@@ -53,14 +56,14 @@ def read_facts(session: HostSession, request) -> facts_pkg.HostFacts:
     return gather.parse(result.stdout)
 
 
-def _plan_one(cluster: Cluster, run: HostRun) -> HostRun:
+def _plan_one(cluster: Cluster, run: HostRun, connect_timeout: float) -> HostRun:
     try:
         run.tasks = host_tasks(cluster, run.host)
         if run.tasks.error:   # a role that cannot be rendered fails before any connection
             run.plan = HostPlan(run.host.name, error=run.tasks.error)
             run.status, run.error = "failed", run.tasks.error
             return run
-        run.session = connect(run.host)
+        run.session = connect(run.host, connect_timeout)
         run.plan = plan_host(run.tasks, read_facts(run.session, facts_request(run.tasks)))
         if run.plan.error:
             run.status, run.error = "failed", run.plan.error
@@ -72,22 +75,34 @@ def _plan_one(cluster: Cluster, run: HostRun) -> HostRun:
     return run
 
 
-def plan_all(cluster: Cluster, forks: int = 5, limit: set[str] | None = None) -> list[list[HostRun]]:
+def plan_all(cluster: Cluster, forks: int = 5, limit: set[str] | None = None,
+             connect_timeout: float = CONNECT_TIMEOUT) -> list[list[HostRun]]:
+    """Every host's facts at once (all phases in parallel: reading changes nothing), then its plan."""
     runs = [[HostRun(h) for h in phase] for phase in phases(cluster, limit)]
     flat = [r for phase in runs for r in phase]
     if flat:
         with ThreadPoolExecutor(max(1, min(forks, len(flat)))) as pool:
-            list(pool.map(lambda r: _plan_one(cluster, r), flat))
+            list(pool.map(lambda r: _plan_one(cluster, r, connect_timeout), flat))
     return runs
 
 
-def _apply_one(cluster: Cluster, run: HostRun) -> HostRun:
+@dataclass
+class ApplyLimits:
+    time_limit: float = APPLY_TIME_LIMIT   # seconds one host's apply script may run
+    lock_wait: float = LOCK_WAIT           # seconds to wait for another apply holding a host
+    stop: threading.Event = field(default_factory=threading.Event)   # set: start no new host or phase
+
+
+def _apply_one(cluster: Cluster, run: HostRun, limits: ApplyLimits) -> HostRun:
     started = time.monotonic()
+    if limits.stop.is_set():
+        run.status, run.error = "skipped", "interrupted before this host started"
+        return run
     try:
         if run.plan.changed:
-            result = run.session.run_script(run.plan.script())
+            result = run.session.run_apply(run.plan.script(), holder_text(), limits.time_limit, limits.lock_wait)
             if result.exit_status != 0:
-                run.status, run.error = "failed", _failure_text(run.plan, result.stdout, result.stderr)
+                run.status, run.error = "failed", _failure_text(run.plan, result)
                 return run
             # Converged means: the same plan against freshly read facts has nothing left to do.
             after = plan_host(run.tasks, read_facts(run.session, facts_request(run.tasks)))
@@ -107,8 +122,16 @@ def _apply_one(cluster: Cluster, run: HostRun) -> HostRun:
     return run
 
 
-def _failure_text(plan: HostPlan, stdout: str, stderr: str) -> str:
-    """Name the change whose commands failed, from the last marker the script printed."""
+def _failure_text(plan: HostPlan, result) -> str:
+    """Why the script stopped: the lock, the time limit, a stale plan, or the change whose commands failed
+    (from the last marker the script printed)."""
+    stdout, stderr = result.stdout, result.stderr
+    said = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+    if result.exit_status == EXIT_LOCKED:
+        return f"{plan.host}: not applied: {said.removeprefix('lvsdeploy: ')} (waited for the host's lock)"
+    if result.exit_status == EXIT_STALE:
+        return f"{plan.host}: nothing was changed: {said.removeprefix('lvsdeploy: ')}"
+    timed_out = result.exit_status == EXIT_TIMED_OUT and "time limit" in said
     marks = [line.split()[1:] for line in stdout.splitlines() if line.startswith(APPLY_MARK)]
     where = "before the first change"
     if marks:
@@ -121,21 +144,26 @@ def _failure_text(plan: HostPlan, stdout: str, stderr: str) -> str:
             planned = plan.changes[int(last[0])]
             where = f"change {planned.change.resource} ({planned.task})"
     output = "\n".join(l for l in (stdout + stderr).splitlines() if not l.startswith(APPLY_MARK))
+    if timed_out:
+        return f"{plan.host}: ended by the time limit during {where}:\n{output.strip()[-1500:]}"
     return f"{plan.host}: failed at {where}:\n{output.strip()[-1500:]}"
 
 
-def apply_all(cluster: Cluster, runs: list[list[HostRun]], forks: int = 5) -> None:
-    """Apply phase by phase; a failed host stops the later phases (their hosts are marked skipped)."""
+def apply_all(cluster: Cluster, runs: list[list[HostRun]], forks: int = 5, limits: ApplyLimits | None = None) -> None:
+    """Apply phase by phase; a failed host stops the later phases (their hosts are marked skipped), and so does
+    a stop request."""
+    limits = limits or ApplyLimits()
     failed = False
     for phase in runs:
         todo = [r for r in phase if r.status == "pending"]
-        if failed:
+        if failed or limits.stop.is_set():
+            why = "an earlier phase failed" if failed else "interrupted before this host started"
             for r in todo:
-                r.status, r.error = "skipped", "an earlier phase failed"
+                r.status, r.error = "skipped", why
             continue
         if todo:
             with ThreadPoolExecutor(max(1, min(forks, len(todo)))) as pool:
-                list(pool.map(lambda r: _apply_one(cluster, r), todo))
+                list(pool.map(lambda r: _apply_one(cluster, r, limits), todo))
         failed = failed or any(r.status == "failed" for r in phase)
 
 

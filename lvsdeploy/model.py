@@ -19,6 +19,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 
 from .errors import Source, did_you_mean
 from .lvs import MODES, PROTOCOLS, SCHEDULERS
+from .ssh_options import SUPPORTED as SUPPORTED_SSH_ARGS
+from .ssh_options import parse_ssh_args
 
 # The choices come from lvs.py; an unsupported mode is in the schema so that validate says "planned".
 Mode = Literal[tuple(MODES)]
@@ -58,16 +60,26 @@ Weight = Annotated[int, Field(strict=True, ge=0, le=65535)]
 Seconds = Annotated[int, Field(strict=True, ge=1, le=2147483647)]
 Fwmark = Annotated[int, Field(strict=True, ge=1, le=4294967295)]
 Name = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-Interface = Annotated[str, Field(strict=True, pattern=r"^[^\s/:]{1,15}$")]
+# Ansible's rules: a host name is a host name or address (an SSH config alias too); a group name and a variable
+# name are identifiers. Nothing else can reach a file or a command as a new line or a new word.
+HOST_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+GROUP_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Interface = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")]
 Text = Annotated[str, Field(strict=True, min_length=1)]
-HostName = Text
-Options = Annotated[str, Field(strict=True, pattern=r"^\S+$")]
+HostName = Annotated[str, Field(strict=True, pattern=HOST_NAME_PATTERN)]
+# where SSH connects: a name, an alias of an ssh_config file or an address (IPv6 too); never an option
+Destination = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_\[][A-Za-z0-9_.:%\[\]-]*$")]
+Account = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")]
+# a file on this machine: any printable text but '"' (it is double-quoted in the ssh_config verify writes)
+LocalPath = Annotated[str, Field(strict=True, pattern=r'^[^\x00-\x1f\x7f"]+$')]
+Options = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_.,=:/@+-]+$")]
 
 ADDRESS_TEXT = "an IPv4 address like 10.20.0.10"
 CIDR_TEXT = "an IPv4 address with prefix length like 10.20.0.2/24"
 PORT_TEXT = "an integer between 1 and 65535"
 NAME_TEXT = "a name of letters, digits, '.', '_' or '-'"
-INTERFACE_TEXT = "a network interface name like eth1 (at most 15 characters, no spaces)"
+INTERFACE_TEXT = "a network interface name like eth1 (at most 15 letters, digits, '_', '.' or '-')"
 HOST_TEXT = "the name of a host of the inventory"
 
 
@@ -110,13 +122,19 @@ class _Located(BaseModel):
 
 
 class Connection(BaseModel):
+    """How to reach a host, as OpenSSH and Ansible would: what the inventory leaves out comes from the
+    ssh_config file (Host aliases, HostName, User, Port, IdentityFile, ProxyJump), then OpenSSH's defaults."""
+
     model_config = ConfigDict(extra="forbid")
     host: str
-    port: int = 22
-    user: str = "root"
-    key_file: Path | None = None
-    become: bool = False          # run commands through sudo
-    known_hosts: Path | None = None  # None: ~/.ssh/known_hosts
+    port: int | None = None           # None: ssh_config's Port, else 22
+    user: str | None = None           # None: ssh_config's User, else the local user
+    key_file: Path | None = None      # None: ssh_config's IdentityFile, the agent and the default keys
+    become: bool = False              # run commands through sudo -n
+    known_hosts: Path | None = None   # None: ssh_config's UserKnownHostsFile, else ~/.ssh/known_hosts
+    ssh_config: Path | None = None    # -F FILE of ansible_ssh_*_args; None: ~/.ssh/config
+    proxy_jump: str | None = None     # -J / -o ProxyJump of ansible_ssh_*_args (wins over ssh_config)
+    proxy_command: str | None = None  # -o ProxyCommand of ansible_ssh_*_args
 
 
 class Host(_Located):
@@ -222,6 +240,15 @@ class Cluster(_Located):
     hosts: dict[str, Host]
     services: list[VirtualService] = Field(default_factory=list)
     shares: list[Share] = Field(default_factory=list)
+    _warnings: list = PrivateAttr(default_factory=list)   # errors.Problem: worth saying, not worth stopping
+
+    @property
+    def warnings(self) -> list:
+        return self._warnings
+
+    @warnings.setter
+    def warnings(self, problems: list) -> None:
+        self._warnings = list(problems)
 
     def _in_group(self, test) -> list[Host]:
         return sorted((h for h in self.hosts.values() if test(h)), key=lambda h: h.name)
@@ -263,17 +290,38 @@ class VarSpec:
     expect: str
 
 
+def _ssh_args(value: Any) -> dict:
+    if not isinstance(value, str):
+        raise ValueError("not text")
+    return parse_ssh_args(value)
+
+
+# lax on purpose: Ansible users often quote ports ("2222"), and Ansible accepts that
+LaxPort = Annotated[int, Field(ge=1, le=65535)]
+SshArgs = Annotated[dict, BeforeValidator(_ssh_args)]
+SSH_ARGS_TEXT = f"OpenSSH options lvsdeploy understands ({SUPPORTED_SSH_ARGS})"
+DESTINATION_TEXT = "a host name, ssh_config alias or address (letters, digits, '.', '_', '-', ':')"
+ACCOUNT_TEXT = "a user name (letters, digits, '.', '_', '-')"
+PATH_TEXT = "a file path"
+
+# Between aliases of one setting, the later entry wins (Ansible's own names over the older ansible_ssh_*).
 HOST_VARS: dict[str, VarSpec] = {
-    "ansible_host": VarSpec("connection.host", Text, "a host name or address"),
-    # lax on purpose: Ansible users often quote ports ("2222"), and Ansible accepts that
-    "ansible_port": VarSpec("connection.port", Annotated[int, Field(ge=1, le=65535)], PORT_TEXT),
-    "ansible_user": VarSpec("connection.user", Text, "a user name"),
-    "ansible_ssh_private_key_file": VarSpec("connection.key_file", Text, "a file path"),
-    "ansible_private_key_file": VarSpec("connection.key_file", Text, "a file path"),
+    "ansible_ssh_host": VarSpec("connection.host", Destination, DESTINATION_TEXT),
+    "ansible_host": VarSpec("connection.host", Destination, DESTINATION_TEXT),
+    "ansible_ssh_port": VarSpec("connection.port", LaxPort, PORT_TEXT),
+    "ansible_port": VarSpec("connection.port", LaxPort, PORT_TEXT),
+    "ansible_ssh_user": VarSpec("connection.user", Account, ACCOUNT_TEXT),
+    "ansible_user": VarSpec("connection.user", Account, ACCOUNT_TEXT),
+    "ansible_ssh_private_key_file": VarSpec("connection.key_file", LocalPath, PATH_TEXT),
+    "ansible_private_key_file": VarSpec("connection.key_file", LocalPath, PATH_TEXT),
+    "ansible_connection": VarSpec(None, Literal["ssh", "smart", "paramiko"],
+                                  "ssh (lvsdeploy works over SSH only; 'local' and the rest are not supported)"),
+    "ansible_ssh_common_args": VarSpec("connection.common_args", SshArgs, SSH_ARGS_TEXT),
+    "ansible_ssh_extra_args": VarSpec("connection.extra_args", SshArgs, SSH_ARGS_TEXT),
     "ansible_become": VarSpec("connection.become", bool, "true or false"),
     "ansible_become_user": VarSpec(None, Literal["root"], "root (other become users are not supported)"),
     "ansible_become_method": VarSpec(None, Literal["sudo"], "sudo (other become methods are not supported)"),
-    "lvs_known_hosts_file": VarSpec("connection.known_hosts", Text, "a file path"),
+    "lvs_known_hosts_file": VarSpec("connection.known_hosts", LocalPath, PATH_TEXT),
     "lvs_dip": VarSpec("dip", Cidr, CIDR_TEXT),
     "lvs_dip_interface": VarSpec("dip_interface", Interface, INTERFACE_TEXT),
     "lvs_vip_interface": VarSpec("vip_interface", Interface, INTERFACE_TEXT),
@@ -281,6 +329,13 @@ HOST_VARS: dict[str, VarSpec] = {
     "lvs_rip_interface": VarSpec("rip_interface", Interface, INTERFACE_TEXT),
     "lvs_storage_ip": VarSpec("storage_ip", Cidr, CIDR_TEXT),
     "lvs_client_ip": VarSpec("client_ip", Cidr, CIDR_TEXT),
+}
+# Refused whatever their value (which is never shown: it may be a secret).
+REFUSED_VARS = {
+    **dict.fromkeys(("ansible_password", "ansible_ssh_pass", "ansible_ssh_password"),
+                    "lvsdeploy logs in with keys only (an ssh-agent, key files, ssh_config); remove the password"),
+    **dict.fromkeys(("ansible_become_password", "ansible_become_pass", "ansible_sudo_pass"),
+                    "lvsdeploy needs passwordless sudo (NOPASSWD) for the login user; remove the password"),
 }
 # set once for the whole cluster, in all.vars or group_vars/all
 CLUSTER_VARS = ("lvs_virtual_services", "lvs_shared_storage")

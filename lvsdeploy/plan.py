@@ -16,6 +16,7 @@ from .modules.base import Change, FactsRequest, ModuleError
 from .roles import RenderedTask, RoleError, expand, roles_for
 
 APPLY_MARK = "@@lvsapply"
+EXIT_STALE = 76   # the apply script's status when the host changed since the plan was made (nothing changed)
 
 
 @dataclass
@@ -40,14 +41,22 @@ class HostPlan:
     changes: list[PlannedChange] = field(default_factory=list)
     handlers: list[tuple[str, str]] = field(default_factory=list)   # (name, command), in role order
     error: str | None = None
+    notes: list[str] = field(default_factory=list)   # what plan says but does not change ("not managed")
 
     @property
     def changed(self) -> bool:
         return bool(self.changes)
 
     def script(self) -> str:
-        """One POSIX sh script: every change's commands in order, markers to tell which one failed."""
-        lines = ["set -eu", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        """One POSIX sh script: first the guards (is the host still what the plan was made against?), then every
+        change's commands in order, with markers to tell which one failed."""
+        lines = ["set -eu", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                 "lvs_stale="]
+        guarded = {(p.change.resource, g) for p in self.changes for g in p.change.guards}
+        for resource, guard in sorted(guarded):
+            lines.append(f"{guard} || lvs_stale=\"$lvs_stale, \"{shlex.quote(resource)}")
+        lines.append('if [ -n "$lvs_stale" ]; then echo "lvsdeploy: changed since the plan was made'
+                     f' (${{lvs_stale#, }}); run plan again" >&2; exit {EXIT_STALE}; fi')
         for i, planned in enumerate(self.changes):
             lines.append(f"echo {APPLY_MARK} {i}")
             lines.extend(planned.change.commands)
@@ -62,8 +71,12 @@ def host_tasks(cluster: Cluster, host: Host) -> HostTasks:
     """Render every task of the host's roles once; a role that cannot be rendered is the host's error."""
     result = HostTasks(host.name)
     try:
-        variables = host_vars(cluster, host)
-        for role in roles_for(host.groups):
+        roles = roles_for(host.groups)
+        # As in Ansible, a role's defaults are seen by the roles after it (boot persists the director's
+        # lvs_ipvs_rules_file); the host's own variables beat every default.
+        defaults = {k: v for role in roles for k, v in role.defaults.items()}
+        variables = {**defaults, **host_vars(cluster, host)}
+        for role in roles:
             for task in role.tasks:
                 result.tasks.extend(expand(role, task, variables))
             for name, command in role.handlers.items():
@@ -91,6 +104,9 @@ def plan_host(tasks: HostTasks, facts: HostFacts) -> HostPlan:
             for change in _plan_task(rendered, facts, persisted):
                 plan.changes.append(PlannedChange(rendered.label, change))
                 notified.update(rendered.notify, change.notify)
+            module = MODULES[rendered.module]
+            if hasattr(module, "notes"):
+                plan.notes.extend(module.notes(rendered.args, facts))
     except ModuleError as exc:
         plan.error = str(exc)
         return plan

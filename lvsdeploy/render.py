@@ -29,6 +29,7 @@ def plan(console: Console, runs: list[list[HostRun]], verbose: bool = False) -> 
         suffix = f"  [dim]({run.round_trips} round trips)[/]" if verbose else ""
         if not changes:
             console.print(f"[bold]{run.host.name}[/]: no changes{suffix}")
+            _notes(console, run)
             continue
         console.print(f"[bold]{run.host.name}[/]: {len(changes)} change{'s' * (len(changes) != 1)}{suffix}")
         for planned in changes:
@@ -38,6 +39,12 @@ def plan(console: Console, runs: list[list[HostRun]], verbose: bool = False) -> 
                 console.print("      " + diff_line(line), soft_wrap=True)
         for name, _ in run.plan.handlers:
             console.print(f"  [cyan]! handler: {escape(name)}[/]")
+        _notes(console, run)
+
+
+def _notes(console: Console, run: HostRun) -> None:
+    for note in run.plan.notes:
+        console.print(f"  [dim]· {escape(note)}[/]", soft_wrap=True)
 
 
 def summary(runs: list[list[HostRun]]) -> str:

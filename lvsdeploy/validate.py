@@ -9,6 +9,8 @@ validation checks it again (modules trust their typed input).
 
 from __future__ import annotations
 
+import posixpath
+import re
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import PurePosixPath
 
@@ -44,6 +46,15 @@ def required_host_vars(cluster: Cluster) -> list[Problem]:
             if group in host.groups and var not in host.vars:
                 problems.append(_host(host, var, f"is required for hosts in group {group} ({CIDR_TEXT})"))
     return problems
+
+
+def managed_hosts(cluster: Cluster) -> list[Problem]:
+    """An inventory that manages nothing is a mistake (a wrong file, an empty one), not a plan of 0 changes.
+    The commands check it (cli.py); load_cluster does not, so it reads any Ansible inventory."""
+    if cluster.directors() or cluster.realservers() or cluster.storage_nodes():
+        return []
+    return [cluster.origin.at().problem("inventory", f"has no host in group {DIRECTORS}, {REALSERVERS} or "
+                                                     f"{STORAGE}: there is nothing for lvsdeploy to manage")]
 
 
 def one_director(cluster: Cluster) -> list[Problem]:
@@ -214,17 +225,30 @@ def share_server(cluster: Cluster) -> list[Problem]:
     return problems
 
 
+# A share must never be exported from, or mounted over, the system itself: these directories exactly, and
+# anything inside the trees of SYSTEM_TREES.
+SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media",
+               "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/local",
+               "/var", "/var/lib", "/var/log", "/var/tmp", "/var/cache", "/var/spool", "/var/www"}
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",
+                "/sys", "/usr/bin", "/usr/lib", "/usr/sbin", "/var/lib")
+SAFE_PATH = re.compile(r"^(/[A-Za-z0-9_.@+-]+)+$")
+
+
 def share_paths(cluster: Cluster) -> list[Problem]:
+    """Absolute, normal, plain paths (they reach fstab, the exports file and root's shell), never the system's."""
     problems = []
     for share in cluster.shares:
         for key in ("export", "mount"):
             path = getattr(share, key)
-            if not PurePosixPath(path).is_absolute():
-                problems.append(_share(share, key, f"must be an absolute path, got '{path}'"))
-            elif any(c.isspace() for c in path) or ".." in PurePosixPath(path).parts:
-                problems.append(_share(share, key, f"'{path}' must not contain spaces or '..'"))
-            elif PurePosixPath(path) == PurePosixPath("/"):
-                problems.append(_share(share, key, "must not be / itself"))
+            if not path.startswith("/"):
+                problems.append(_share(share, key, f"must be an absolute path, got {path!r}"))
+            elif not SAFE_PATH.match(path.rstrip("/") or "/") or posixpath.normpath(path) != path.rstrip("/"):
+                problems.append(_share(share, key, f"{path!r} must be a normal absolute path (no '..', '.' or '//') "
+                                                   "of letters, digits and '_.@+-'"))
+            elif (path.rstrip("/") or "/") in SYSTEM_DIRS or any(path.startswith(t + "/") for t in SYSTEM_TREES):
+                problems.append(_share(share, key, f"{path} is a system directory; use a directory of its own "
+                                                   "like /srv/lvs/content"))
     return problems
 
 

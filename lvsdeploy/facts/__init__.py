@@ -82,6 +82,7 @@ class IpvsService:
 @dataclass
 class IpvsTable:
     services: list[IpvsService] = field(default_factory=list)
+    digest: str | None = None   # sha256 of `ipvsadm -Sn` as read, for the apply script's guard
 
 
 @dataclass

@@ -6,6 +6,8 @@ facts must never change the host. No module, no ipvsadm, or ipvsadm failing all 
 
 from __future__ import annotations
 
+import hashlib
+
 from lvsdeploy.facts import IpvsDest, IpvsService, IpvsTable
 from lvsdeploy.lvs import METHOD_SWITCH, PROTOCOL_SWITCH
 
@@ -88,13 +90,24 @@ def parse_rules(text: str) -> IpvsTable:
     return IpvsTable(services=list(services.values()))
 
 
+# The same text on the host, for the apply script's guard: the facts snippet prints `ipvsadm -Sn` this way.
+GUARD_TEXT = "printf '%s\\n' \"$(ipvsadm -Sn 2>&1)\""
+
+
+def table_digest(body: str) -> str:
+    """sha256 of the table text as GUARD_TEXT prints it (the output, one final newline)."""
+    return hashlib.sha256((body + "\n").encode()).hexdigest()
+
+
 def parse_ipvs(text: str) -> tuple[IpvsTable | None, str | None]:
     """(table, note): the table is None whenever it could not be read, and the note says why."""
     lines = text.splitlines()
     state = lines[0].split()[-1] if lines else "missing"
     body = "\n".join(lines[1:])
     if state == "ok":
-        return parse_rules(body), None
+        table = parse_rules(body)
+        table.digest = table_digest(body)
+        return table, None
     if state == "not-loaded":
         return None, "ip_vs is not loaded (no /proc/net/ip_vs): IPVS table read as empty"
     if state == "no-ipvsadm":

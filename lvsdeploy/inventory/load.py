@@ -8,6 +8,7 @@ a single InventoryError with everything it found.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from .. import model
 from ..errors import InventoryError, Problem, Source, did_you_mean
-from ..model import CLUSTER_VARS, HOST_VARS, LVS_VARS, Cluster, Host, SourceMap, show_value
+from ..model import (CLUSTER_VARS, GROUP_NAME_PATTERN, HOST_NAME_PATTERN, HOST_VARS, LVS_VARS, REFUSED_VARS,
+                     VARIABLE_NAME_PATTERN, Cluster, Host, SourceMap, show_value)
 from ..validate import validate
 from .yamlload import YDict, YList, load_yaml, plain
 
@@ -24,6 +26,10 @@ GROUP_KEYS = ("hosts", "vars", "children")
 VAR_FILE_SUFFIXES = (".yml", ".yaml")
 _INVALID = object()  # the parsed value of a variable whose raw value was rejected (already reported)
 _ADAPTERS = {name: TypeAdapter(spec.type) for name, spec in HOST_VARS.items()}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+ANSIBLE_VARS = tuple(sorted([*(v for v in HOST_VARS if v.startswith("ansible_")), *REFUSED_VARS]))
+# Files given on this machine, relative to the inventory's folder (absolute ones stay as they are).
+LOCAL_PATHS = ("connection.key_file", "connection.known_hosts")
 
 
 @dataclass
@@ -67,6 +73,7 @@ class _Reader:
         self.shown = str(path)  # problems name files the way the user wrote the path
         self.base = path.absolute().parent
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
         self.groups: dict[str, _Group] = {}
         self.hosts: dict[str, _HostEntry] = {}
 
@@ -98,7 +105,9 @@ class _Reader:
             if share.clients is None:  # documented default: every real server mounts the share
                 share.clients = list(all_realservers)
         origin = SourceMap({name: var.source for name, var in cluster_vars.items()}, Source(self.shown))
-        return Cluster(source=self.path, hosts=hosts, services=services, shares=shares).located(origin)
+        cluster = Cluster(source=self.path, hosts=hosts, services=services, shares=shares).located(origin)
+        cluster.warnings = list(dict.fromkeys(self.warnings))
+        return cluster
 
     def _var_files(self, kind: str) -> dict[str, list[tuple[Any, str]]]:
         """{name: [(data, shown file)]}, in Ansible's order: NAME/ (recursively, sorted), NAME.yml, NAME.yaml."""
@@ -140,6 +149,10 @@ class _Reader:
             self._read_group(str(name), body, source, None if str(name) == "all" else "all")
 
     def _read_group(self, name: str, body: Any, source: Source, parent: str | None) -> None:
+        if not re.match(GROUP_NAME_PATTERN, name):
+            self._problem(source, f"group {name!r}", "a group name is letters, digits and '_', not starting "
+                                                     "with a digit (Ansible's rule)")
+            return
         group = self.groups.setdefault(name, _Group(source))
         if parent is not None:
             group.parents.add(parent)
@@ -174,6 +187,11 @@ class _Reader:
         if "[" in name:
             self._problem(source, f"host {name}", "host ranges like web[01:03] are not supported; list each host")
             return
+        if not re.match(HOST_NAME_PATTERN, name):
+            self._problem(source, f"host {name!r}", "a host name is letters, digits, '.', '_' and '-' (a host name, "
+                                                    "an address or an ssh_config alias); set ansible_host for "
+                                                    "anything else")
+            return
         entry = self.hosts.setdefault(name, _HostEntry(source))
         entry.groups.add(group)
         if host_vars is not None:
@@ -192,9 +210,17 @@ class _Reader:
         layer: Layer = {}
         for name, raw in data.items():
             at = Source(file, data.lines.get(name) if isinstance(data, YDict) else source.line)
-            if not isinstance(name, str):
-                self._problem(at, owner, f"variable names must be text, got {name!r}")
+            if not isinstance(name, str) or not re.match(VARIABLE_NAME_PATTERN, name):
+                self._problem(at, owner, f"a variable name is letters, digits and '_', not starting with a digit, "
+                                         f"got {name!r}")
                 continue
+            if name.startswith(("lvs_", "ansible_")) and _has_control(raw):
+                self._problem(at, f"{owner}: {name}", "contains a control character (a newline, tab, NUL...); "
+                                                      "values lvsdeploy uses are single lines of printable text")
+                continue
+            if name.startswith("ansible_") and name not in ANSIBLE_VARS:
+                self.warnings.append(at.problem(f"{owner}: {name}", "not used by lvsdeploy, ignored"
+                                                                    f"{did_you_mean(name, ANSIBLE_VARS)}"))
             if name in CLUSTER_VARS and not cluster_scope:
                 self._problem(at, f"{owner}: {name}",
                               "is set for the whole cluster: put it in all.vars or group_vars/all.yml")
@@ -206,17 +232,25 @@ class _Reader:
         return layer
 
     def _parse_var(self, name: str, raw: Any, at: Source, owner: str) -> Any:
+        if name in REFUSED_VARS:
+            self._problem(at, f"{owner}: {name}", f"is not supported: {REFUSED_VARS[name]}")
+            return _INVALID
         adapter = _ADAPTERS.get(name)
         if adapter is None:
             return raw
         try:
             value = adapter.validate_python(raw)
-        except ValidationError:
-            self._problem(at, f"{owner}: {name}", f"must be {HOST_VARS[name].expect}, got {show_value(raw)}")
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            reason = f" ({error['ctx']['error']})" if error["type"] == "value_error" else ""
+            self._problem(at, f"{owner}: {name}", f"must be {HOST_VARS[name].expect}, got {show_value(raw)}{reason}")
             return _INVALID
-        if HOST_VARS[name].target in ("connection.key_file", "connection.known_hosts"):
-            value = self.base / Path(value).expanduser()  # absolute paths stay as they are
+        if HOST_VARS[name].target in LOCAL_PATHS:
+            value = self._local_path(value)
         return value
+
+    def _local_path(self, value: str) -> Path:
+        return self.base / Path(value).expanduser()  # absolute paths stay as they are
 
     def _group_depths(self) -> dict[str, int]:
         """Distance of each group from `all` along the longest path (Ansible orders group vars by it)."""
@@ -268,6 +302,11 @@ class _Reader:
                     connection[spec.target.split(".", 1)[1]] = merged[var].value
                 else:
                     fields[spec.target] = merged[var].value
+        # ansible_ssh_common_args, then ansible_ssh_extra_args (as ssh gets them): the later option wins
+        ssh_args = {**connection.pop("common_args", {}), **connection.pop("extra_args", {})}
+        if "config_file" in ssh_args:
+            connection["ssh_config"] = self._local_path(ssh_args.pop("config_file"))
+        connection.update(ssh_args)
         origin = SourceMap({"": entry.source, **{var: v.source for var, v in merged.items()}})
         return Host(name=name, groups=frozenset(groups), vars={k: plain(v.raw) for k, v in merged.items()},
                     connection=model.Connection(**connection), **fields).located(origin)
@@ -304,6 +343,17 @@ class _Reader:
 
     def _problem(self, source: Source, where: str, what: str) -> None:
         self.problems.append(source.problem(where, what))
+
+
+def _has_control(value: Any) -> bool:
+    """A control character anywhere in a value: in a string, a key, or nested inside lists and mappings."""
+    if isinstance(value, str):
+        return bool(_CONTROL.search(value))
+    if isinstance(value, dict):
+        return any(_has_control(k) or _has_control(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_control(v) for v in value)
+    return False
 
 
 def _merge(layers: list[Layer]) -> dict[str, Var]:

@@ -7,6 +7,8 @@ YAML merge keys (`<<: *anchor`) still override quietly, as YAML intends.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ..errors import Problem
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+# An inventory is a few hundred lines: anything far past these is a mistake or an attack, refused with a message
+# instead of a long wait or all the memory (a FIFO, /dev/zero, a "billion laughs" alias bomb, deep nesting).
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_NODES = 200_000      # values after expanding aliases
+MAX_DEPTH = 64           # nested lists and mappings
 
 
 class YDict(dict):
@@ -90,19 +97,51 @@ class Loaded:
 def load_yaml(path: Path, shown_as: str) -> Loaded:
     """Parse one YAML file; problems name it as `shown_as` (the path the way the user wrote it)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = _read_regular_file(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return Loaded(None, [Problem(shown_as, None, "file", f"cannot read: {reason}")])
     return parse_yaml(text, shown_as)
 
 
+def _read_regular_file(path: Path) -> str:
+    """The text of a regular file of bounded size; a device, FIFO or directory is refused without reading it
+    (opened with O_NONBLOCK, so a FIFO without a writer cannot hang us)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file (a device, FIFO or directory)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ValueError(f"{info.st_size} bytes; an inventory file may have at most {MAX_FILE_BYTES}")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"more than {MAX_FILE_BYTES} bytes; an inventory file may have at most that")
+    return data.decode("utf-8")
+
+
 def parse_yaml(text: str, shown_as: str) -> Loaded:
     if text.startswith("$ANSIBLE_VAULT"):
         return Loaded(None, [Problem(shown_as, 1, "file", "Ansible Vault encrypted files are not supported")])
+    try:
+        _check_depth(text, shown_as)
+    except yaml.reader.ReaderError as exc:   # a character YAML does not allow (NUL, other control characters)
+        line = text[: exc.position].count("\n") + 1
+        return Loaded(None, [Problem(shown_as, line, "YAML syntax", f"character {exc.character:#06x} is not allowed "
+                                                                    "(control characters cannot be in an inventory)")])
+    except _TooBig as big:
+        return Loaded(None, [Problem(shown_as, big.line, "YAML", big.what)])
+    except yaml.YAMLError:
+        pass   # the full parse below reports syntax errors with their position
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        size_problem = _size_problem(node, shown_as) if node is not None else None
+        if size_problem is not None:
+            return Loaded(None, [size_problem])
         problems = _duplicate_keys(node, shown_as) if node is not None else []
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
@@ -114,9 +153,55 @@ def parse_yaml(text: str, shown_as: str) -> Loaded:
         return Loaded(None, [Problem(shown_as, line, "YAML syntax", what)])
     except yaml.YAMLError as exc:  # errors without a position (rare: e.g. bad encoding)
         return Loaded(None, [Problem(shown_as, None, "YAML syntax", str(exc))])
+
     finally:
         loader.dispose()
     return Loaded(data, problems)
+
+
+def _check_depth(text: str, shown_as: str) -> None:
+    """Nesting deeper than MAX_DEPTH, found with YAML's event parser (iterative: no recursion limit to hit,
+    unlike the composer that builds nodes)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _TooBig(event.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _size_problem(root: Node, shown_as: str) -> Problem | None:
+    """Too deep, or too many values once aliases are expanded (each alias counts as a full copy, since the
+    loader and every rule after it walk the data as if it were one)."""
+    expanded: dict[int, int] = {}
+
+    def size(node: Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise _TooBig(node.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep")
+        if id(node) in expanded:
+            return expanded[id(node)]
+        children = [v for pair in node.value for v in pair] if isinstance(node, MappingNode) else (
+            node.value if isinstance(node, SequenceNode) else [])
+        total = 1
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_NODES:
+                raise _TooBig(node.start_mark.line + 1, f"more than {MAX_NODES} values once its aliases are expanded")
+        expanded[id(node)] = total
+        return total
+
+    try:
+        size(root, 1)
+    except _TooBig as big:
+        return Problem(shown_as, big.line, "YAML", big.what)
+    return None
+
+
+class _TooBig(Exception):
+    def __init__(self, line: int, what: str):
+        self.line, self.what = line, what
 
 
 def _duplicate_keys(root: Node, shown_as: str) -> list[Problem]:

@@ -7,6 +7,7 @@ and every value that reaches the shell goes through `shlex.quote`.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -18,6 +19,9 @@ class Change:
     diff: tuple[str, ...]  # "- old" / "+ new" / "~ detail" lines, or unified-diff lines for files
     commands: tuple[str, ...]  # POSIX sh, run in order under `set -e` as root
     notify: tuple[str, ...] = ()  # handler names
+    # Read-only shell tests that hold exactly when the host is still as the facts saw it (a file's hash, the
+    # IPVS table's hash): checked under the host lock before any command runs; if one fails, nothing is changed.
+    guards: tuple[str, ...] = ()
 
 
 class ModuleError(Exception):
@@ -41,6 +45,17 @@ class FactsRequest:
 
 
 q = shlex.quote
+
+
+def file_guard(path: str, fact) -> tuple[str, ...]:
+    """The guard for a change planned from `fact` (a FileFact): the file is still absent, or still has the
+    content the plan saw (sha256). No guard when the content could not be read."""
+    if fact is None or not fact.exists:
+        return (f"[ ! -e {q(path)} ]",)
+    if fact.content is None:
+        return ()
+    digest = hashlib.sha256(fact.content).hexdigest()
+    return (f'[ "$(sha256sum < {q(path)} | cut -c1-64)" = {digest} ]',)
 
 
 def check_args(module: str, args: dict, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:

@@ -13,7 +13,7 @@ import hashlib
 import posixpath
 import re
 
-from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, check_args, choice, q
+from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, check_args, choice, file_guard, q
 
 NAME = "file"
 
@@ -113,7 +113,8 @@ def plan(args: dict, facts) -> list[Change]:
     if a["state"] == "absent":
         if not fact.exists:
             return []
-        return [Change(resource, tuple(content_diff(path, fact.content, b"")) + ("- file",), (f"rm -f -- {q(path)}",))]
+        return [Change(resource, tuple(content_diff(path, fact.content, b"")) + ("- file",), (f"rm -f -- {q(path)}",),
+                       guards=file_guard(path, fact))]
 
     meta = [
         f"~ {what} {getattr(fact, what)} -> {a[what]}"
@@ -125,7 +126,7 @@ def plan(args: dict, facts) -> list[Change]:
         if not diff:  # a new empty file, an unreadable one, or a difference in line endings only
             diff = ["+ empty file"] if not fact.exists else ["~ content differs (line endings or final newline)"]
         commands = write_commands(path, a["content"], a["mode"], a["owner"], a["group"])
-        return [Change(resource, tuple(diff + meta), commands)]
+        return [Change(resource, tuple(diff + meta), commands, guards=file_guard(path, fact))]
     if not meta:
         return []
     commands = []

@@ -13,7 +13,7 @@ write fstab, then mount or remount (`mount PATH` reads the new line).
 from __future__ import annotations
 
 from lvsdeploy.modules import fstab
-from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_bool, check_args, q
+from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_bool, check_args, file_guard, q
 
 NAME = "mounts"
 
@@ -82,7 +82,8 @@ def plan(args: dict, facts) -> list[Change]:
         gone = set(lines)
         diff = [f"- {line}" for line in lines if line not in kept]
         diff += [f"+ {line}" for line in new_lines if line not in gone]
-        changes.append(Change(f"file {fstab.FSTAB}", tuple(diff), tuple(fstab.write_fstab_commands(current, new_lines))))
+        changes.append(Change(f"file {fstab.FSTAB}", tuple(diff), tuple(fstab.write_fstab_commands(current, new_lines)),
+                              guards=file_guard(fstab.FSTAB, current)))
     for path, w in wanted.items():
         live = fstab.live_mount(facts, path)
         if live is None:

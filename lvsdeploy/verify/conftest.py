@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from lvsdeploy.executor import ssh_config_text
 from lvsdeploy.inventory import load_cluster
 
 from . import spec
@@ -57,30 +58,18 @@ def cluster(pytestconfig):
     return _cluster(pytestconfig)
 
 
-def _ssh_config(cluster, path: Path) -> None:
-    blocks = []
-    for host in cluster.hosts.values():
-        c = host.connection
-        lines = [f"Host {host.name}", f"  HostName {c.host}", f"  Port {c.port}", f"  User {c.user}",
-                 "  BatchMode yes", "  StrictHostKeyChecking yes", "  LogLevel ERROR"]
-        if c.key_file:
-            lines += [f"  IdentityFile {c.key_file}", "  IdentitiesOnly yes"]
-        if c.known_hosts:
-            lines.append(f"  UserKnownHostsFile {c.known_hosts}")
-        blocks.append("\n".join(lines))
-    path.write_text("\n\n".join(blocks) + "\n")
-
-
 @pytest.fixture(scope="session")
 def remote(cluster, tmp_path_factory):
     """remote(name) -> a testinfra host for that inventory host."""
     config = tmp_path_factory.mktemp("ssh") / "ssh_config"
-    _ssh_config(cluster, config)
+    # reached exactly as lvsdeploy reaches them: ssh_config aliases, agent, jump hosts, checked host keys
+    config.write_text(ssh_config_text(list(cluster.hosts.values())))
     cache = {}
 
     def get(name: str):
         if name not in cache:
-            become = cluster.hosts[name].connection.become and cluster.hosts[name].connection.user != "root"
+            # sudo unless the login is root (the user may come from ssh_config, as for lvsdeploy itself)
+            become = cluster.hosts[name].connection.become
             cache[name] = testinfra.get_host(f"ssh://{name}", ssh_config=str(config), sudo=become)
         return cache[name]
 

@@ -20,7 +20,7 @@ from lvsdeploy.lab import control, paths
 from lvsdeploy.lab.inventory import UDP_WHOAMI_PORT
 from lvsdeploy.verify.checks import udp_probe_command
 
-from . import installed, storage_checks
+from . import installed, real_hosts, storage_checks
 from .lab import PROJECT_DIR, cli, edited_inventory, molecule, ssh
 
 
@@ -149,6 +149,32 @@ class TopologyFlow:
         rs2_web = [line.split() for line in rules if f"-r {self.rip(lab, 'rs2')}:80 " in line]
         assert len(rs2_web) == 1 and rs2_web[0][rs2_web[0].index("-w") + 1] == "3", rules
         assert cli("apply", "--yes", str(inventory)).returncode == 0   # back to the lab's weights
+
+    # --- real hosts (issue: connect as users do, touch only our own, one apply at a time), shown on DR ---------
+    def test_applies_as_a_real_user_through_agent_alias_jump_host_and_sudo(self, lab, inventory, converged,
+                                                                             tmp_path):
+        self._dr_only()
+        real_hosts.applies_as_a_real_user(lab, inventory, tmp_path)
+
+    def test_refuses_unknown_jump_host_key_non_root_and_sudo_password(self, lab, inventory, converged, tmp_path):
+        self._dr_only()
+        real_hosts.refuses_what_it_cannot_trust_or_do(lab, inventory, tmp_path)
+
+    def test_foreign_ipvs_services_are_left_alone(self, lab, inventory, converged, tmp_path):
+        self._dr_only()
+        real_hosts.foreign_ipvs_services_are_left_alone(lab, inventory, tmp_path)
+
+    def test_killed_apply_still_finishes_on_the_host(self, lab, inventory, converged, tmp_path):
+        self._dr_only()
+        real_hosts.killed_apply_still_finishes(lab, inventory, tmp_path)
+
+    def test_concurrent_applies_end_as_the_inventory_says(self, lab, inventory, converged, tmp_path):
+        self._dr_only()
+        real_hosts.concurrent_applies_end_as_the_inventory_says(lab, inventory, tmp_path)
+
+    def _dr_only(self):
+        if self.MODE != "dr":
+            pytest.skip("shown once, on the DR lab")
 
     def test_everything_survives_a_reboot_without_apply(self, lab, inventory, converged):
         control.reboot(Console(), self.LAB)

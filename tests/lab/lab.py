@@ -13,12 +13,20 @@ from lvsdeploy.lab import control
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
-def cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run `lvsdeploy ARGS` as a user would; output is kept for assertions and shown on failure."""
-    result = subprocess.run([sys.executable, "-m", "lvsdeploy", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, timeout=timeout,
-                            env={"COLUMNS": "200", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                                 **_passthrough_env()})
+def cli_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lvsdeploy", *args]
+
+
+def cli_env(extra: dict | None = None) -> dict:
+    return {"COLUMNS": "200", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            **_passthrough_env(), **(extra or {})}
+
+
+def cli(*args: str, timeout: float = 1800, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `lvsdeploy ARGS` as a user would; output is kept for assertions and shown on failure. `env` adds
+    variables (SSH_AUTH_SOCK of an agent)."""
+    result = subprocess.run(cli_argv(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=timeout, env=cli_env(env))
     print(f"$ lvsdeploy {' '.join(args)}  -> exit {result.returncode}\n{result.stdout}")
     return result
 

@@ -163,7 +163,7 @@ def test_plan_and_apply_on_a_broken_inventory_connect_to_nothing(broken, command
 
 
 def test_plan_with_unreachable_hosts_fails_without_a_traceback(capsys, monkeypatch):
-    def unreachable(host):
+    def unreachable(host, connect_timeout=None):
         raise RemoteError(f"{host.name}: cannot reach {host.connection.host}:22: timed out")
     monkeypatch.setattr(engine, "connect", unreachable)
     assert cli.main(["plan", str(EXAMPLES / "dr.yml"), "--limit", "realservers"]) == 1

@@ -95,7 +95,7 @@ class FakeSession:
         self.round_trips = 0
         self.closed = False
 
-    def run_script(self, script: str) -> RemoteResult:
+    def run_apply(self, script: str, holder: str, time_limit: float, lock_wait: float) -> RemoteResult:
         self.round_trips += 1
         self.log.append((self.host.name, script))
         return self.results.get(self.host.name, RemoteResult(0, f"{APPLY_MARK} done\n", ""))
@@ -114,7 +114,7 @@ def fake(monkeypatch):
     state = {"log": [], "results": {}, "plans": {}, "unreachable": set(), "sessions": {}}
     lock = threading.Lock()
 
-    def connect(host):
+    def connect(host, connect_timeout=None):
         if host.name in state["unreachable"]:
             raise RemoteError(f"{host.name}: cannot reach {host.connection.host}:22: timed out")
         session = FakeSession(host, state["log"], state["results"])

@@ -62,7 +62,7 @@ def test_planned_commands_parse_as_one_sh_script():
         ("ip_link", {"name": "tunl0", "module": "ipip"}),
         ("service", {"name": "keepalived", "enabled": True, "state": "started"}),
         ("command", {"cmd": "echo 'a' && echo \"b\"", "creates": "/etc/ipvsadm.rules"}),
-        ("ipvs", {"services": [service]}),
+        ("ipvs", {"services": [service], "record": "/etc/lvsdeploy/ipvs.managed"}),
         ("mounts", {"present": [{"src": "10.20.0.20:/srv/lvs/content", "path": "/var/www/my html", "opts": "ro"}]}),
     ]
     boot_files = [

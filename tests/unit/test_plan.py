@@ -2,15 +2,16 @@
 leaves behind (idempotence); what facts are read; the apply script and how its failures are named.
 
 A fresh host is described in fixtures/plan/<mode>.yml with the plan expected for it. The converged host is
-not written by hand: `FakeHost` runs the plan's commands against a copy of the facts, command by command,
-the way a Debian host would (a tool must be installed before it is used, a sysctl key exists only once its
-module is loaded, a unit must be written before it is enabled), so that the test also proves the commands
-produce the state the modules asked for.
+not written by hand: `FakeHost` runs the plan's apply script against a copy of the facts, line by line, the
+way a Debian host would (the guards first, against its own state; then a tool must be installed before it is
+used, a sysctl key exists only once its module is loaded, a unit must be written before it is enabled), so
+that the test also proves the commands produce the state the modules asked for.
 """
 
 import base64
 import copy
 import functools
+import hashlib
 import re
 import shlex
 import subprocess
@@ -21,14 +22,17 @@ import pytest
 import yaml
 
 from lvsdeploy.engine import _failure_text
+from lvsdeploy.executor import EXIT_LOCKED, EXIT_TIMED_OUT, RemoteResult
 from lvsdeploy.facts import (
     FileFact, HostFacts, Interface, IpvsDest, IpvsService, IpvsTable, Mount, Route, UnitFact,
 )
+from lvsdeploy.facts.ipvs import GUARD_TEXT, table_digest
 from lvsdeploy.inventory import load_cluster
-from lvsdeploy.modules.base import Change, FactsRequest
+from lvsdeploy.modules import ipvs as ipvs_module
+from lvsdeploy.modules.base import Change, FactsRequest, file_guard
 from lvsdeploy import plan as plan_module
 from lvsdeploy import roles as roles_module
-from lvsdeploy.plan import APPLY_MARK, HostPlan, PlannedChange, facts_request, host_tasks, plan_host
+from lvsdeploy.plan import APPLY_MARK, EXIT_STALE, HostPlan, PlannedChange, facts_request, host_tasks, plan_host
 from lvsdeploy.roles import roles_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,21 +107,83 @@ IPVS_DEFAULTS = {"net.ipv4.vs.expire_nodest_conn": "0", "net.ipv4.vs.expire_quie
                  "net.ipv4.vs.conntrack": "0"}
 TUNL0_KEYS = ("arp_ignore", "arp_announce", "rp_filter")
 
+RECORD = "/etc/lvsdeploy/ipvs.managed"   # the director role's ipvs record
+IPVS_RULES = "/etc/lvsdeploy/ipvs.rules"  # lvs_ipvs_rules_file's default (roles/director/defaults)
+# The last line of the guard block, as an operator reads it on stderr; 76 is plan.EXIT_STALE.
+STALE_CHECK = ('if [ -n "$lvs_stale" ]; then echo "lvsdeploy: changed since the plan was made (${lvs_stale#, }); '
+               'run plan again" >&2; exit 76; fi')
+GUARD_LINE = re.compile(r'(?P<guard>.+) \|\| lvs_stale="\$lvs_stale, "(?P<resource>.+)')
+
 
 class FakeHost:
-    """Just enough of a Debian host to run lvsdeploy's apply commands and report facts afterwards."""
+    """Just enough of a Debian host to run lvsdeploy's apply script and report facts afterwards."""
 
     def __init__(self, facts: HostFacts):
         self.facts = copy.deepcopy(facts)
         self.tmp: dict[str, object] = {}
+        self.stderr = ""
 
     def run(self, plan: HostPlan) -> HostFacts:
-        for planned in plan.changes:
-            for command in planned.change.commands:
-                self.command(command)
-        for _, command in plan.handlers:
-            self.command(command)
+        status = self.run_script(plan.script())
+        assert status == 0, self.stderr
         return self.facts
+
+    def run_script(self, script: str) -> int:
+        """Run the apply script line by line; its exit status (EXIT_STALE when a guard no longer holds)."""
+        stale = None
+        for line in script.splitlines():
+            if line == "set -eu" or line.startswith("export LC_ALL=C PATH="):
+                continue
+            if line == "lvs_stale=":
+                stale = []
+                continue
+            guarded = GUARD_LINE.fullmatch(line)
+            if guarded:
+                assert stale is not None, "a guard before lvs_stale is set"
+                (resource,) = shlex.split(guarded["resource"])
+                if not self.guard(guarded["guard"]):
+                    stale.append(resource)
+                continue
+            if line == STALE_CHECK:
+                if stale:
+                    self.stderr = f"lvsdeploy: changed since the plan was made ({', '.join(stale)}); run plan again\n"
+                    return EXIT_STALE
+                continue
+            assert stale == [], f"a command before the guard block was checked: {line}"
+            if line.startswith(f"echo {APPLY_MARK} "):
+                continue
+            self.command(line)
+        self.reread_ipvs()
+        return 0
+
+    def ipvs_text(self) -> str:
+        """What `ipvsadm -Sn` prints here (the fake keeps the table in its canonical order)."""
+        return "\n".join(ipvs_module.rules_lines(self.facts.ipvs.services))
+
+    def reread_ipvs(self) -> None:
+        """The table's digest as reading facts again would give it."""
+        if self.facts.ipvs is not None:
+            self.facts.ipvs.digest = table_digest(self.ipvs_text())
+
+    def guard(self, guard: str) -> bool:
+        """A guard evaluated against this host's state: only the forms modules make."""
+        f = self.facts
+        absent = re.fullmatch(r"\[ ! -e (\S+) \]", guard)
+        if absent:
+            (path,) = shlex.split(absent[1])
+            return not f.files.get(path, FileFact(False)).exists
+        same_file = re.fullmatch(r'\[ "\$\(sha256sum < (.+) \| cut -c1-64\)" = ([0-9a-f]{64}) \]', guard)
+        if same_file:
+            (path,) = shlex.split(same_file[1])
+            fact = f.files.get(path, FileFact(False))
+            return fact.exists and fact.content is not None and hashlib.sha256(fact.content).hexdigest() == same_file[2]
+        same_table = re.fullmatch(r'\[ "\$\((.+) \| sha256sum \| cut -c1-64\)" = ([0-9a-f]{64}) \]', guard)
+        if same_table:
+            assert same_table[1] == GUARD_TEXT, guard
+            return f.ipvs is not None and table_digest(self.ipvs_text()) == same_table[2]
+        if guard == '[ ! -e /proc/net/ip_vs ] || [ -z "$(ipvsadm -Sn 2>/dev/null)" ]':
+            return f.ipvs is None or not f.ipvs.services
+        raise AssertionError(f"FakeHost does not know this guard: {guard}")
 
     def need(self, tool: str) -> None:
         package = TOOLS[tool]
@@ -249,11 +315,17 @@ class FakeHost:
             netmask = options.get("-M")
             table.services.append(IpvsService(protocol, vip, int(port), None, options["-s"],
                                               int(options["-p"]) if "-p" in options else None, netmask))
-        elif args[0] == "-a":
+        elif args[0] in ("-a", "-e"):
             service = next(s for s in table.services if s.key == key)
             ip, dport = args[args.index("-r") + 1].rsplit(":", 1)
             method = {"-g": "route", "-m": "masq", "-i": "tunnel"}[next(a for a in args if a in ("-g", "-m", "-i"))]
-            service.destinations.append(IpvsDest(ip, int(dport), int(args[args.index("-w") + 1]), method))
+            dest = IpvsDest(ip, int(dport), int(args[args.index("-w") + 1]), method)
+            found = [i for i, d in enumerate(service.destinations) if (d.ip, d.port) == (dest.ip, dest.port)]
+            assert bool(found) == (args[0] == "-e"), f"ipvsadm would refuse: ipvsadm {' '.join(args)}"
+            if found:
+                service.destinations[found[0]] = dest
+            else:
+                service.destinations.append(dest)
         else:
             raise AssertionError(f"FakeHost does not know: ipvsadm {' '.join(args)}")
 
@@ -441,7 +513,7 @@ def test_facts_request_of_a_dr_realserver():
 def test_facts_request_of_a_director_adds_ipvs_files_units_and_sysctls():
     c = cluster("nat")
     request = facts_request(host_tasks(c, c.hosts["director1"]))
-    assert {"/etc/lvsdeploy/ipvs.rules", "/etc/systemd/system/lvsdeploy-ipvs.service"} <= request.files
+    assert {"/etc/lvsdeploy/ipvs.rules", "/etc/systemd/system/lvsdeploy-ipvs.service", RECORD} <= request.files
     assert request.units == {"lvsdeploy-ipvs.service", "lvsdeploy-network.service"}
     assert request.packages == {"iproute2", "kmod", "procps", "ipvsadm"}
     assert request.sysctls == {"net.ipv4.ip_forward", "net.ipv4.vs.conntrack", "net.ipv4.vs.expire_nodest_conn",
@@ -455,6 +527,15 @@ def test_facts_request_of_a_client_is_empty():
 
 # ---- the apply script ---------------------------------------------------------------------------------
 
+def guard_block(script: str) -> list[str]:
+    """The lines between `lvs_stale=` and the stale check, which must come before any change's marker."""
+    lines = script.splitlines()
+    assert lines[2] == "lvs_stale="
+    end = lines.index(STALE_CHECK)
+    assert not any(line.startswith(f"echo {APPLY_MARK}") for line in lines[:end])
+    return lines[3:end]
+
+
 @pytest.mark.parametrize("mode,name", [(m, n) for m, n in CASES if n in ("director1", "rs1")])
 def test_script_is_valid_sh_with_every_command_in_order(mode, name):
     c, host, facts = fresh(mode, name)
@@ -463,19 +544,124 @@ def test_script_is_valid_sh_with_every_command_in_order(mode, name):
     subprocess.run(["sh", "-n"], input=script, text=True, check=True)
     lines = script.splitlines()
     assert lines[0] == "set -eu"
+    # First the guards: each (resource, guard) once, checked before anything runs.
+    guards = {f'{guard} || lvs_stale="$lvs_stale, "{shlex.quote(p.change.resource)}'
+              for p in plan.changes for guard in p.change.guards}
+    block = guard_block(script)
+    assert len(block) == len(set(block)) and set(block) == guards
+    # Every file written and every IPVS edit is guarded (the files a fresh host lacks: "still absent").
+    for p in plan.changes:
+        if p.change.resource.startswith(("file ", "ipvs ")):
+            assert p.change.guards, p.change.resource
     expected = []
     for i, planned in enumerate(plan.changes):
         expected += [f"echo {APPLY_MARK} {i}", *planned.change.commands]
     for name_, command in plan.handlers:
         expected += [f"echo {APPLY_MARK} handler {shlex.quote(name_)}", command]
     expected.append(f"echo {APPLY_MARK} done")
-    assert lines[2:] == expected
+    assert lines[lines.index(STALE_CHECK) + 1:] == expected
+
+
+def test_director_guards_on_a_fresh_host():
+    c, host, facts = fresh("dr", "director1")
+    changes = {p.change.resource: p.change for p in plan_host(host_tasks(c, host), facts).changes}
+    assert changes[f"file {RECORD}"].guards == (f"[ ! -e {RECORD} ]",)
+    # ip_vs is not loaded when the plan is made: the table must still be empty when the script starts.
+    not_loaded = '[ ! -e /proc/net/ip_vs ] || [ -z "$(ipvsadm -Sn 2>/dev/null)" ]'
+    assert changes["ipvs TCP 10.20.0.10:80"].guards == changes["ipvs UDP 10.20.0.10:53"].guards == (not_loaded,)
+    # fstab is rewritten from the content the plan saw.
+    c, host, facts = fresh("dr", "rs1")
+    changes = {p.change.resource: p.change for p in plan_host(host_tasks(c, host), facts).changes}
+    digest = hashlib.sha256(FRESH_FILES["/etc/fstab"].content).hexdigest()
+    assert changes["file /etc/fstab"].guards == (f'[ "$(sha256sum < /etc/fstab | cut -c1-64)" = {digest} ]',)
 
 
 def test_script_of_an_empty_plan_only_reports_done():
     script = HostPlan("rs1").script()
-    assert script.splitlines()[2:] == [f"echo {APPLY_MARK} done"]
+    assert script.splitlines()[2:] == ["lvs_stale=", STALE_CHECK, f"echo {APPLY_MARK} done"]
     subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+    result = run_sh(script)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"{APPLY_MARK} done\n", "")
+
+
+def test_a_host_changed_since_the_plan_runs_nothing():
+    # The FakeHost checks the guards against its own state: a file written by someone else since the facts
+    # were read stops the whole script before its first command.
+    c, host, facts = fresh("dr", "director1")
+    plan = plan_host(host_tasks(c, host), facts)
+    target = FakeHost(facts)
+    target.facts.files["/etc/lvsdeploy/README"] = FileFact(True, b"mine\n", "0644", "root", "root", "file")
+    before = copy.deepcopy(target.facts)
+    assert target.run_script(plan.script()) == EXIT_STALE
+    assert target.stderr == ("lvsdeploy: changed since the plan was made (file /etc/lvsdeploy/README); "
+                             "run plan again\n")
+    assert target.facts == before   # nothing ran: no package installed, no module loaded
+
+
+def test_an_ipvs_table_edited_since_the_plan_runs_nothing():
+    c, host, facts = fresh("dr", "director1")
+    converged = FakeHost(facts).run(plan_host(host_tasks(c, host), facts))
+    # A weight changed by hand: lvsdeploy plans to set it back, against the table it read.
+    service = next(s for s in converged.ipvs.services if s.label == "TCP 10.20.0.10:80")
+    service.destinations[0] = IpvsDest(service.destinations[0].ip, 80, 5, "route")
+    host_now = FakeHost(converged)
+    host_now.reread_ipvs()
+    plan = plan_host(host_tasks(c, host), host_now.facts)
+    assert [p.change.resource for p in plan.changes] == ["ipvs TCP 10.20.0.10:80"]
+    (guard,) = plan.changes[0].change.guards
+    assert guard == f'[ "$({GUARD_TEXT} | sha256sum | cut -c1-64)" = {host_now.facts.ipvs.digest} ]'
+    # Unchanged since: the plan applies. Changed again before the apply (another service added): stale.
+    assert FakeHost(host_now.facts).run_script(plan.script()) == 0
+    edited = FakeHost(host_now.facts)
+    edited.facts.ipvs.services.append(IpvsService("TCP", "10.20.0.10", 8443, None, "rr"))
+    assert edited.run_script(plan.script()) == EXIT_STALE
+    assert "(ipvs TCP 10.20.0.10:80)" in edited.stderr
+
+
+def guarded_file_plan(tmp_path: Path) -> tuple[HostPlan, Path, Path, Path]:
+    """Two file changes guarded as the file module guards them, against real files in tmp_path."""
+    conf, new, ran = tmp_path / "my conf", tmp_path / "new", tmp_path / "ran"
+    conf.write_bytes(b"old\n")
+    seen = FileFact(True, b"old\n", "0644", "root", "root", "file")
+    plan = HostPlan("rs1", [
+        PlannedChange("demo: conf", Change(f"file {conf}", ("-old", "+new"),
+                                           (f"echo new > {shlex.quote(str(conf))}", f"touch {shlex.quote(str(ran))}"),
+                                           guards=file_guard(str(conf), seen))),
+        PlannedChange("demo: new", Change(f"file {new}", ("+ file",), (f"touch {shlex.quote(str(new))}",),
+                                          guards=file_guard(str(new), FileFact(False)))),
+    ], [("reload systemd", f"touch {shlex.quote(str(ran))}")])
+    return plan, conf, new, ran
+
+
+def test_guard_block_in_sh_stops_a_stale_script_before_any_command(tmp_path):
+    # The real thing: HostPlan.script() in sh, against files changed since the facts were read.
+    plan, conf, new, ran = guarded_file_plan(tmp_path)
+    script = plan.script()
+    conf.write_bytes(b"edited by hand\n")
+    result = run_sh(script)
+    assert result.returncode == EXIT_STALE == 76
+    assert result.stdout == ""   # not even the first marker
+    assert result.stderr == f"lvsdeploy: changed since the plan was made (file {conf}); run plan again\n"
+    assert conf.read_bytes() == b"edited by hand\n" and not new.exists() and not ran.exists()
+    # Every stale resource is named, not only the first.
+    new.write_bytes(b"")
+    result = run_sh(script)
+    assert result.returncode == EXIT_STALE
+    assert result.stderr == f"lvsdeploy: changed since the plan was made (file {conf}, file {new}); run plan again\n"
+    assert not ran.exists()
+    assert _failure_text(plan, remote(result)) == (
+        f"rs1: nothing was changed: changed since the plan was made (file {conf}, file {new}); run plan again")
+
+
+def test_guard_block_in_sh_lets_an_unchanged_host_through(tmp_path):
+    plan, conf, new, ran = guarded_file_plan(tmp_path)
+    result = run_sh(plan.script())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{APPLY_MARK} 0", f"{APPLY_MARK} 1",
+                                          f"{APPLY_MARK} handler reload systemd", f"{APPLY_MARK} done"]
+    assert conf.read_bytes() == b"new\n" and new.exists() and ran.exists()
+    # A file that could not be read has no guard (there is nothing to compare): it does not block.
+    assert file_guard(str(conf), FileFact(True, None, "0600", "root", "root", "file")) == ()
 
 
 def two_change_plan() -> HostPlan:
@@ -492,11 +678,15 @@ def run_sh(script: str) -> subprocess.CompletedProcess:
     return subprocess.run(["sh"], input=script, text=True, capture_output=True)
 
 
+def remote(result: subprocess.CompletedProcess) -> RemoteResult:
+    return RemoteResult(result.returncode, result.stdout, result.stderr)
+
+
 def test_failure_text_names_the_failing_change_from_the_markers():
     plan = two_change_plan()
     result = run_sh(plan.script())
     assert result.returncode == 2
-    text = _failure_text(plan, result.stdout, result.stderr)
+    text = _failure_text(plan, remote(result))
     assert text.startswith("rs1: failed at change address 10.20.0.10/32 dev lo "
                            "(realserver: VIPs on the loopback (DR) (10.20.0.10)):")
     assert "RTNETLINK answers: Operation not permitted" in text
@@ -510,20 +700,108 @@ def test_failure_text_names_a_failing_handler():
     plan.handlers = [("reload systemd", "echo 'Failed to reload daemon' >&2; false")]
     result = run_sh(plan.script())
     assert result.returncode != 0
-    text = _failure_text(plan, result.stdout, result.stderr)
+    text = _failure_text(plan, remote(result))
     assert text.startswith("rs1: failed at handler reload systemd:")
     assert "Failed to reload daemon" in text
 
 
 def test_failure_text_before_the_first_change():
-    text = _failure_text(two_change_plan(), "", "sudo: a password is required\n")
+    text = _failure_text(two_change_plan(), RemoteResult(1, "", "sudo: a password is required\n"))
     assert text == "rs1: failed at before the first change:\nsudo: a password is required"
 
 
 def test_failure_text_after_the_done_marker_does_not_crash():
     plan = two_change_plan()
-    text = _failure_text(plan, f"{APPLY_MARK} 0\narp ok\n{APPLY_MARK} 1\n{APPLY_MARK} done\n", "")
+    text = _failure_text(plan, RemoteResult(1, f"{APPLY_MARK} 0\narp ok\n{APPLY_MARK} 1\n{APPLY_MARK} done\n", ""))
     assert text.startswith("rs1: failed at ")
+
+
+def test_failure_text_when_another_apply_holds_the_host():
+    # Exit 75 from the apply wrapper: the lock was not free in time; the script never started.
+    holder = "lvsdeploy pid 4242 of ops@laptop since 2024-05-01 10:00:00 UTC"
+    result = RemoteResult(EXIT_LOCKED, "", f"lvsdeploy: another apply holds this host: {holder}\n")
+    assert EXIT_LOCKED == 75
+    assert _failure_text(two_change_plan(), result) == (
+        f"rs1: not applied: another apply holds this host: {holder} (waited for the host's lock)")
+
+
+def test_failure_text_when_the_plan_is_stale():
+    stderr = "lvsdeploy: changed since the plan was made (file /etc/fstab, ipvs TCP 10.20.0.10:80); run plan again\n"
+    text = _failure_text(two_change_plan(), RemoteResult(EXIT_STALE, "", stderr))
+    assert text == ("rs1: nothing was changed: changed since the plan was made "
+                    "(file /etc/fstab, ipvs TCP 10.20.0.10:80); run plan again")
+
+
+def test_failure_text_when_the_time_limit_ended_the_script():
+    plan = two_change_plan()
+    stdout = f"{APPLY_MARK} 0\narp ok\n{APPLY_MARK} 1\n"
+    said = "lvsdeploy: the apply script ran past its time limit of 1800 s and was ended\n"
+    text = _failure_text(plan, RemoteResult(EXIT_TIMED_OUT, stdout, said))
+    assert text.startswith("rs1: ended by the time limit during change address 10.20.0.10/32 dev lo ")
+    # A command of the script that itself exits 124 (timeout(1)) is an ordinary failure.
+    text = _failure_text(plan, RemoteResult(EXIT_TIMED_OUT, stdout, "timeout: sending signal TERM\n"))
+    assert text.startswith("rs1: failed at change address 10.20.0.10/32 dev lo ")
+
+
+# ---- the ownership of IPVS services, across the whole plan --------------------------------------------------
+
+def converged_director(mode: str = "dr"):
+    c, host, facts = fresh(mode, "director1")
+    host_now = FakeHost(facts)
+    host_now.run(plan_host(host_tasks(c, host), facts))
+    return c, host, host_now
+
+
+def test_director_record_lists_the_services_it_made():
+    c, host, host_now = converged_director()
+    assert host_now.facts.files[RECORD].content.decode().splitlines()[1:] == [
+        "TCP 10.20.0.10:80", "UDP 10.20.0.10:53"]
+    assert host_now.facts.files[RECORD].content.startswith(b"# Managed by lvsdeploy")
+
+
+def test_a_foreign_ipvs_service_is_left_alone_and_noted():
+    c, host, host_now = converged_director()
+    host_now.facts.ipvs.services.append(IpvsService("TCP", "10.20.0.10", 8443, None, "rr"))
+    host_now.reread_ipvs()
+    plan = plan_host(host_tasks(c, host), host_now.facts)
+    assert plan.error is None and plan.changes == []
+    assert plan.notes == ["ipvs TCP 10.20.0.10:8443: not managed by lvsdeploy, left alone"]
+
+
+def test_a_wanted_ipvs_service_someone_else_made_fails_the_plan():
+    c, host, facts = fresh("dr", "director1")
+    facts.modules_loaded.add("ip_vs")
+    facts.ipvs = IpvsTable([IpvsService("UDP", "10.20.0.10", 53, None, "rr")])
+    plan = plan_host(host_tasks(c, host), facts)
+    assert plan.error is not None
+    assert plan.error.startswith("director: IPVS virtual services and real servers: ipvs: UDP 10.20.0.10:53 "
+                                 "already exists on the host and lvsdeploy did not create it")
+
+
+def test_an_lvsdeploy_without_the_record_is_adopted_from_its_boot_rules():
+    # A director converged by an lvsdeploy that predates the record: its boot rules say what it made.
+    c, host, host_now = converged_director()
+    record = host_now.facts.files.pop(RECORD)
+    host_now.facts.files[RECORD] = FileFact(False)
+    plan = plan_host(host_tasks(c, host), host_now.facts)
+    assert plan.error is None
+    assert [p.change.resource for p in plan.changes] == [f"file {RECORD}"]
+    assert FakeHost(host_now.facts).run(plan).files[RECORD] == record
+
+
+def test_host_variables_override_the_directors_rules_file_for_both_roles(monkeypatch):
+    # lvs_ipvs_rules_file is the director role's default; the boot role writes it and the ipvs task adopts it.
+    c = cluster("dr")
+    host = c.hosts["director1"]
+    real_host_vars = plan_module.host_vars
+    monkeypatch.setattr(plan_module, "host_vars",
+                        lambda cl, h: {**real_host_vars(cl, h), "lvs_ipvs_rules_file": "/etc/ipvs/lvs.rules"})
+    request = facts_request(host_tasks(c, host))
+    assert "/etc/ipvs/lvs.rules" in request.files and IPVS_RULES not in request.files
+    tasks = host_tasks(c, host).tasks
+    assert next(t for t in tasks if t.module == "ipvs").args["adopt_from"] == "/etc/ipvs/lvs.rules"
+    assert next(t for t in tasks if t.module == "boot_file" and t.args["kind"] == "ipvs").args["path"] == \
+        "/etc/ipvs/lvs.rules"
 
 
 def test_a_handler_defined_by_two_roles_runs_once(monkeypatch):

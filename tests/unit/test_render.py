@@ -90,7 +90,7 @@ def test_host_name_is_not_doubled_in_errors(hosts, monkeypatch):
     from lvsdeploy import engine
     from lvsdeploy.executor import RemoteError
 
-    def unreachable(host):  # the message executor.connect gives
+    def unreachable(host, connect_timeout=None):  # the message executor.connect gives
         raise RemoteError(f"{host.name}: cannot reach {host.connection.host}:22: timed out")
     monkeypatch.setattr(engine, "connect", unreachable)
     cluster = load_cluster(REPO / "inventories" / "examples" / "dr.yml")
@@ -101,6 +101,20 @@ def test_host_name_is_not_doubled_in_errors(hosts, monkeypatch):
     text = out.export_text()
     assert "cannot reach 172.16.0.11:22" in text
     assert "rs1: rs1:" not in text
+
+
+def test_plan_notes_are_shown_with_and_without_changes(hosts):
+    # What plan says but does not change (a foreign IPVS service) is shown under the host, after its changes.
+    note = "ipvs TCP 10.20.0.10:8443: not managed by lvsdeploy, left alone"
+    quiet, busy = run(hosts["director1"]), run(hosts["rs1"], changes=[sysctl_change()],
+                                                handlers=[("reload systemd", "systemctl daemon-reload")])
+    quiet.plan.notes, busy.plan.notes = [note], ["[bold]not markup[/bold]"]
+    out = console()
+    render.plan(out, [[], [busy], [quiet]])
+    lines = out.export_text().splitlines()
+    assert lines[0] == "rs1: 1 change"
+    assert lines.index("  ! handler: reload systemd") + 1 == lines.index("  · [bold]not markup[/bold]")
+    assert lines[-2:] == ["director1: no changes", f"  · {note}"]
 
 
 def test_one_change_is_singular(hosts):

@@ -40,8 +40,18 @@ def test_handlers_are_shell_commands():
 
 
 def test_defaults_are_loaded():
-    assert load_role("boot").defaults["lvs_ipvs_rules_file"] == "/etc/lvsdeploy/ipvs.rules"
+    # The director role owns the rules file's default (its ipvs task adopts from it; boot writes it).
+    assert load_role("director").defaults["lvs_ipvs_rules_file"] == "/etc/lvsdeploy/ipvs.rules"
+    assert load_role("boot").defaults.get("lvs_ipvs_rules_file") is None
     assert load_role("common").defaults.get("lvs_ipvs_rules_file") is None
+
+
+def test_director_ipvs_task_keeps_a_record_and_adopts_the_boot_rules():
+    director = load_role("director")
+    task = next(t for t in director.tasks if t.module == "ipvs")
+    (rendered,) = expand(director, task, {**director.defaults, "lvs_ipvs_services": []})
+    assert rendered.args == {"services": [], "record": "/etc/lvsdeploy/ipvs.managed",
+                             "adopt_from": "/etc/lvsdeploy/ipvs.rules"}
 
 
 @pytest.mark.parametrize("groups,expected", [
@@ -127,7 +137,8 @@ def test_role_defaults_are_overridden_by_host_variables():
 def test_template_task_becomes_a_file_task_rendered_from_the_roles_own_templates():
     boot = load_role("boot")
     task = next(t for t in boot.tasks if t.name == "boot unit restoring the IPVS table")
-    (rendered,) = expand(boot, task, {"group_names": ["all", "directors"]})
+    # The rules file's default comes from the director role, applied before boot (plan.host_tasks merges them).
+    (rendered,) = expand(boot, task, {**load_role("director").defaults, "group_names": ["all", "directors"]})
     assert rendered.module == "file"
     assert rendered.label == "boot: boot unit restoring the IPVS table"
     assert rendered.notify == ("reload systemd",)
