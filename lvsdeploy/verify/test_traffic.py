@@ -38,44 +38,41 @@ def _assert_split(where: str, service, counts: dict, weights: dict, requests: in
                 where, f"{service.name} {service.scheduler} split", f"{key} ~{share:.0f}", counts)
 
 
-def test_http_through_vip(service, cluster, remote):
+def _through_vip(service, cluster, remote, protocol: str, send) -> None:
+    """Traffic from the first client, counted by IPVS on the director. `send(client, requests)` sends the
+    requests and returns (what was asked, how many went unanswered)."""
     clients = cluster.clients()
     if not clients:
         pytest.skip("no host in group clients")
-    if service.protocol != "tcp" or not service.vip or not service.port:
-        pytest.skip("HTTP check is for TCP services with a VIP")
+    if service.protocol != protocol or not service.vip or not service.port:
+        pytest.skip(f"this check is for {protocol.upper()} services with a VIP")
     director = cluster.directors()[0]
     client, lb = remote(clients[0].name), remote(director.name)
     live = {f"{cluster.hosts[r.host].rip.ip}:{r.port}": r.weight for r in service.realservers}
     requests = REQUESTS_PER_SERVER * len([w for w in live.values() if w > 0])
     before = connection_counts(lb, str(service.vip), service.port, service.protocol)
-    url = f"http://{service.vip}:{service.port}/"
-    codes = client.check_output(
-        f"for i in $(seq {requests}); do curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 5 {url}; done")
+    asked, unanswered = send(client, requests)
     after = connection_counts(lb, str(service.vip), service.port, service.protocol)
-    failed = [c for c in codes.split() if c == "000"]
-    assert not failed, failure(clients[0].name, f"requests to {url}", f"{requests} answered",
-                               f"{len(failed)} without an answer")
+    assert not unanswered, failure(clients[0].name, asked, f"{requests} answered", f"{unanswered} without an answer")
     delta = {dest: after.get(dest, 0) - before.get(dest, 0) for dest in live}
     _assert_split(director.name, service, delta, live, requests)
+
+
+def test_http_through_vip(service, cluster, remote):
+    url = f"http://{service.vip}:{service.port}/"
+
+    def send(client, requests):
+        codes = client.check_output(f"for i in $(seq {requests}); do "
+                                    f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 5 {url}; done")
+        return f"requests to {url}", codes.split().count("000")
+
+    _through_vip(service, cluster, remote, "tcp", send)
 
 
 def test_udp_through_vip(service, cluster, remote):
-    clients = cluster.clients()
-    if not clients:
-        pytest.skip("no host in group clients")
-    if service.protocol != "udp" or not service.vip or not service.port:
-        pytest.skip("UDP check is for UDP services with a VIP")
-    director = cluster.directors()[0]
-    client, lb = remote(clients[0].name), remote(director.name)
-    live = {f"{cluster.hosts[r.host].rip.ip}:{r.port}": r.weight for r in service.realservers}
-    requests = REQUESTS_PER_SERVER * len([w for w in live.values() if w > 0])
-    target = f"udp {service.vip}:{service.port}"
-    before = connection_counts(lb, str(service.vip), service.port, service.protocol)
-    answers = client.check_output(udp_probe_command(str(service.vip), service.port, requests, UDP_TIMEOUT)).split()
-    after = connection_counts(lb, str(service.vip), service.port, service.protocol)
-    unanswered = requests - answers.count("answered")
-    assert not unanswered, failure(clients[0].name, f"datagrams to {target}",
-                                   f"{requests} answered within {UDP_TIMEOUT:g} s each", f"{unanswered} without an answer")
-    delta = {dest: after.get(dest, 0) - before.get(dest, 0) for dest in live}
-    _assert_split(director.name, service, delta, live, requests)
+    def send(client, requests):
+        answers = client.check_output(udp_probe_command(str(service.vip), service.port, requests, UDP_TIMEOUT))
+        return (f"datagrams to udp {service.vip}:{service.port} (each within {UDP_TIMEOUT:g} s)",
+                requests - answers.split().count("answered"))
+
+    _through_vip(service, cluster, remote, "udp", send)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from lvsdeploy.lab import control
+
 from .lab import cli, cli_argv, cli_env, edited_inventory, ssh
 
 USER = "deploy"          # a non-root login with passwordless sudo, its key only in an ssh-agent
@@ -183,7 +185,20 @@ def foreign_ipvs_services_are_left_alone(lab_state, inventory: Path, tmp_path: P
 # ---- applies that are killed, or run twice at once -----------------------------------------------------
 
 HOLD_LOCK = ("mkdir -p /run/lvsdeploy && echo 'the lab test, by hand' > /run/lvsdeploy/holder && "
-             "setsid flock /run/lvsdeploy/lock sleep {seconds} < /dev/null > /dev/null 2>&1 &")
+             "exec flock /run/lvsdeploy/lock sh -c 'echo locked; read line'")
+
+
+@contextlib.contextmanager
+def lock_held_by_hand(lab: str, host: str):
+    """The host's apply lock, held by a shell of this test until the block ends (its stdin closes)."""
+    holder = subprocess.Popen(control.ssh_argv(lab, host, [HOLD_LOCK]), stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked", "could not take the lock by hand"
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
 
 
 def _wait_for(probe, timeout: float, interval: float = 0.5) -> bool:
@@ -207,20 +222,22 @@ def killed_apply_still_finishes(lab_state, inventory: Path, tmp_path: Path) -> N
     the director once the lock is free, and the next plan shows nothing left to do."""
     lab, rip = lab_state.name, lab_state.topology.vm("rs2").host_vars["lvs_rip"].split("/")[0]
     changed = _weighted(inventory, tmp_path / "weights.yml", 3)
-    ssh(lab, "director1", HOLD_LOCK.format(seconds=40))
-    locked = cli("apply", "--yes", "--lock-wait", "2", str(changed))
-    assert locked.returncode == 1
-    assert "another apply holds this host: the lab test, by hand" in locked.stdout
+    with lock_held_by_hand(lab, "director1"):
+        locked = cli("apply", "--yes", "--lock-wait", "2", str(changed))
+        assert locked.returncode == 1
+        assert "another apply holds this host: the lab test, by hand" in locked.stdout
 
-    doomed = subprocess.Popen(cli_argv("apply", "--yes", str(changed)), env=cli_env(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        started = _wait_for(lambda: ssh(lab, "director1", "ls /run/lvsdeploy/apply.* 2>/dev/null",
-                                        check=False).stdout.strip() != "", 120)
-        assert started, "the director's apply script never started"
-    finally:
-        doomed.kill()
-        doomed.wait()
+        doomed = subprocess.Popen(cli_argv("apply", "--yes", str(changed)), env=cli_env(),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            started = _wait_for(lambda: ssh(lab, "director1", "ls /run/lvsdeploy/apply.* 2>/dev/null",
+                                            check=False).stdout.strip() != "", 120)
+            assert started, "the director's apply script never started"
+        finally:
+            doomed.kill()     # SIGKILL, while the director's script waits for the lock
+            doomed.wait()
+        assert f"-r {rip}:80 -g -w 3" not in ssh(lab, "director1", "ipvsadm -Sn").stdout, \
+            "nothing may run while another holds the lock"
     weight_3 = f"-r {rip}:80 -g -w 3"
     assert _wait_for(lambda: weight_3 in ssh(lab, "director1", "ipvsadm -Sn").stdout, 90), \
         "the apply script must finish on the director after lvsdeploy was killed"

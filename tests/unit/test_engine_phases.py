@@ -207,3 +207,52 @@ def test_limit_reaches_plan_all(shared, fake):
     runs = engine.plan_all(shared, limit={"realservers"})
     assert names([[r.host for r in phase] for phase in runs]) == [["both1"], ["rs1"], []]
     assert sorted(fake["sessions"]) == ["both1", "rs1"]
+
+
+# ---- stopping: the first Ctrl-C starts no new host or phase; running hosts finish ---------------------------
+
+def test_a_stop_request_skips_the_hosts_and_phases_not_started(dr, fake):
+    fake["plans"] = {name: [HostPlan(name, [change(f"file /etc/{name}")]), HostPlan(name)]
+                     for name in ("storage1", "rs1", "rs2", "director1")}
+    runs = engine.plan_all(dr, forks=1)
+    limits = engine.ApplyLimits()
+    real_run_apply = FakeSession.run_apply
+
+    def stop_during_rs1(session, script, holder, time_limit, lock_wait):
+        if session.host.name == "rs1":
+            limits.stop.set()   # as the first Ctrl-C does, while rs1's script runs
+        return real_run_apply(session, script, holder, time_limit, lock_wait)
+
+    FakeSession.run_apply = stop_during_rs1
+    try:
+        engine.apply_all(dr, runs, forks=1, limits=limits)
+    finally:
+        FakeSession.run_apply = real_run_apply
+    # storage1 and rs1 finished; rs2 (same phase, not started yet) and director1 (next phase) never started
+    assert statuses(runs) == {"storage1": "changed", "rs1": "changed", "rs2": "skipped", "director1": "skipped"}
+    assert [host for host, _ in fake["log"]] == ["storage1", "rs1"]
+    assert {r.error for phase in runs for r in phase if r.status == "skipped"} == {
+        "interrupted before this host started"}
+
+
+def test_the_first_ctrl_c_prints_the_recap_and_exits_130(fake, capsys, monkeypatch):
+    import os
+    import signal
+
+    from lvsdeploy import cli
+    inventory = REPO / "inventories" / "examples" / "dr.yml"
+    fake["plans"] = {name: [HostPlan(name, [change(f"file /etc/{name}")]), HostPlan(name)]
+                     for name in ("storage1", "rs1", "rs2", "director1")}
+    real_run_apply = FakeSession.run_apply
+
+    def interrupted(session, *args):
+        if session.host.name == "storage1":
+            os.kill(os.getpid(), signal.SIGINT)   # a real SIGINT, handled by cli's handler
+        return real_run_apply(session, *args)
+
+    monkeypatch.setattr(FakeSession, "run_apply", interrupted)
+    assert cli.main(["apply", "--yes", "--forks", "1", str(inventory)]) == 130
+    out, err = capsys.readouterr()
+    assert "Recap" in out and "Stopping: hosts already applying finish" in err
+    assert [host for host, _ in fake["log"]] == ["storage1"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler is removed afterwards"
