@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import facts as facts_pkg
-from .executor import (APPLY_TIME_LIMIT, CONNECT_TIMEOUT, EXIT_LOCKED, EXIT_TIMED_OUT, LOCK_WAIT, HostSession,
-                       RemoteError, connect, holder_text)
+from .executor import (APPLY_TIME_LIMIT, CONNECT_TIMEOUT, EXIT_LOCKED, EXIT_TIMED_OUT, LOCK_WAIT, TIMED_OUT_TEXT,
+                       HostSession, RemoteError, connect, holder_text)
 from .facts import gather
 from .model import Cluster, Host
 from .plan import APPLY_MARK, EXIT_STALE, HostPlan, HostTasks, facts_request, host_tasks, plan_host
@@ -127,12 +127,14 @@ def _failure_text(plan: HostPlan, result) -> str:
     (from the last marker the script printed)."""
     stdout, stderr = result.stdout, result.stderr
     said = stderr.strip().splitlines()[-1] if stderr.strip() else ""
-    if result.exit_status == EXIT_LOCKED:
-        return f"{plan.host}: not applied: {said.removeprefix('lvsdeploy: ')} (waited for the host's lock)"
-    if result.exit_status == EXIT_STALE:
-        return f"{plan.host}: nothing was changed: {said.removeprefix('lvsdeploy: ')}"
-    timed_out = result.exit_status == EXIT_TIMED_OUT and "time limit" in said
     marks = [line.split()[1:] for line in stdout.splitlines() if line.startswith(APPLY_MARK)]
+    # the lock and the guards come before the first marker, and say so: a command of the script that happens
+    # to exit 75 or 76 after changes ran is a failed change like any other
+    if not marks and result.exit_status == EXIT_LOCKED and "another apply holds this host" in said:
+        return f"{plan.host}: not applied: {said.removeprefix('lvsdeploy: ')} (waited for the host's lock)"
+    if not marks and result.exit_status == EXIT_STALE and "changed since the plan was made" in said:
+        return f"{plan.host}: nothing was changed: {said.removeprefix('lvsdeploy: ')}"
+    timed_out = result.exit_status == EXIT_TIMED_OUT and TIMED_OUT_TEXT in said
     where = "before the first change"
     if marks:
         last = marks[-1]

@@ -17,6 +17,7 @@ import getpass
 import os
 import shlex
 import socket
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,41 +36,42 @@ GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 
 # Exit statuses our wrappers use to say what went wrong before the script itself ran.
 EXIT_NOT_ROOT, EXIT_LOCKED, EXIT_TIMED_OUT = 97, 75, 124
+TIMED_OUT_TEXT = "ran past its time limit"   # what the wrapper says when `timeout` ended the script
 ROOT_CHECK = ('[ "$(id -u)" = 0 ] || { echo "lvsdeploy: running as $(id -un), not root" >&2; exit %d; }'
               % EXIT_NOT_ROOT)
 
 # The apply wrapper, run by `sh -c` with the script on stdin and its settings as arguments. It writes the
-# script to a file, starts it in a session of its own under the host lock (flock), and waits for it; past the
-# time limit it ends the script's whole process group. If this SSH session dies, the script goes on.
+# script to a file and starts it in a session of its own: under the host lock (flock; the lock's descriptor is
+# closed for the script, so what the script leaves running cannot keep the host locked) and under `timeout`,
+# which ends the script's whole process group at the time limit (the clock starts once the lock is held).
+# This SSH session only waits for it: if the session dies, the script goes on to the end.
 APPLY_WRAPPER = r"""
 set -u
 limit=$1 lockwait=$2 holder=$3 dir=$4
-mkdir -p "$dir" && chmod 0700 "$dir"
-job=$(mktemp "$dir/apply.XXXXXX")
-cat > "$job"
+fail() { echo "lvsdeploy: $1" >&2; exit 70; }
+mkdir -p "$dir" && chmod 0700 "$dir" || fail "cannot make $dir"
+job=$(mktemp "$dir/apply.XXXXXX") || fail "cannot make a file in $dir"
+cat > "$job" || fail "cannot write $job"
 setsid sh -c '
-  job=$1 lockwait=$2 holder=$3 dir=$4
-  exec 9>>"$dir/lock"
+  job=$1 lockwait=$2 holder=$3 dir=$4 limit=$5
+  exec 9>>"$dir/lock" || { echo "lvsdeploy: cannot open $dir/lock" >&2; echo 70 > "$job.rc"; exit 0; }
   if ! flock -w "$lockwait" 9; then
     echo "lvsdeploy: another apply holds this host: $(cat "$dir/holder" 2>/dev/null || echo unknown)" >&2
     echo 75 > "$job.rc"; exit 0
   fi
   printf "%s\n" "$holder" > "$dir/holder"
-  sh "$job" > "$job.out" 2> "$job.err"
-  echo $? > "$job.rc.new" && mv "$job.rc.new" "$job.rc"
-' lvsdeploy-apply "$job" "$lockwait" "$holder" "$dir" < /dev/null > /dev/null 2> "$job.lockerr" &
-pid=$!
-# the watchdog ends the script's process group at the time limit, unless the script has ended (its .rc file
-# stays when this session dies before cleaning up, so a reused pid is never hit)
-( sleep "$limit"; [ -e "$job.rc" ] || kill -TERM "-$pid" 2> /dev/null
-  sleep 5; [ -e "$job.rc" ] || kill -KILL "-$pid" 2> /dev/null ) > /dev/null 2>&1 &
-watchdog=$!
-wait "$pid"
-kill "$watchdog" 2> /dev/null
+  timeout --verbose -k 5 "$limit" sh "$job" 9>&- > "$job.out" 2> "$job.err"
+  rc=$?
+  if [ "$rc" = 124 ] && grep -q "^timeout: sending signal" "$job.err"; then
+    echo "lvsdeploy: the apply script ran past its time limit of $limit s and was ended" >> "$job.err"
+  fi
+  echo "$rc" > "$job.rc.new" && mv "$job.rc.new" "$job.rc"
+' lvsdeploy-apply "$job" "$lockwait" "$holder" "$dir" "$limit" < /dev/null > /dev/null 2> "$job.lockerr" &
+wait "$!"
 cat "$job.out" 2> /dev/null
 cat "$job.lockerr" "$job.err" >&2 2> /dev/null
 if [ -e "$job.rc" ]; then rc=$(cat "$job.rc"); else
-  echo "lvsdeploy: the apply script ran past its time limit of $limit s and was ended" >&2; rc=124; fi
+  echo "lvsdeploy: the apply script ended without a status (was it killed?)" >&2; rc=125; fi
 rm -f "$job" "$job.out" "$job.err" "$job.lockerr" "$job.rc"
 exit "$rc"
 """
@@ -101,10 +103,6 @@ class HostSession:
     connection: Connection
     round_trips: int = 0
 
-    @property
-    def login(self) -> str:
-        return f"{self.connection.user}@{self.connection.host}:{self.connection.port}"
-
     def _as_root(self, command: str) -> str:
         """`command` run as root: as it is for root, through sudo -n (never a password prompt) with become."""
         if self.host.connection.become and self.connection.user != "root":
@@ -119,7 +117,7 @@ class HostSession:
             stdout = out.read().decode(errors="replace")
             stderr = err.read().decode(errors="replace")
             status = out.channel.recv_exit_status()
-        except (paramiko.SSHException, OSError, socket.timeout) as exc:
+        except (paramiko.SSHException, OSError) as exc:
             raise RemoteError(f"{self.host.name}: SSH failed while running a script: {exc or type(exc).__name__}") \
                 from None
         finally:
@@ -150,10 +148,8 @@ class HostSession:
         return self._exec(self._as_root(wrapper), f"{ROOT_CHECK}\n{script}", time_limit + lock_wait + 60)
 
     def close(self) -> None:
-        hop = self.connection
-        while isinstance(hop, Connection):
+        for hop in hops(self.connection):
             hop.close()
-            hop = hop.gateway
 
 
 # ---- connecting --------------------------------------------------------------------------------------------
@@ -193,6 +189,28 @@ def _check_host_keys(host: Host, hop: Connection) -> None:
             raise RemoteError(f"{host.name}: cannot read known_hosts file {path}: {exc}") from None
 
 
+class _SessionProxyCommand(paramiko.ProxyCommand):
+    """paramiko's ProxyCommand, started in a session of its own: the Ctrl-C that asks lvsdeploy to stop must not
+    also kill the proxies of the hosts that are still applying."""
+
+    def __init__(self, command_line: str):
+        self.cmd = shlex.split(command_line)
+        self.process = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
+        self.timeout = None
+
+
+class _Connection(Connection):
+    """fabric's Connection, with a ProxyCommand gateway run by _SessionProxyCommand (tokens like %h and %p
+    expanded as ssh_config does)."""
+
+    def open_gateway(self):
+        if isinstance(self.gateway, str):
+            config = paramiko.SSHConfig.from_text(f"Host {self.host}\n    ProxyCommand {self.gateway}")
+            return _SessionProxyCommand(config.lookup(self.host)["proxycommand"])
+        return super().open_gateway()
+
+
 def _auth(host: Host, jump: bool = False) -> dict:
     """The target with a key file: that key only (like IdentitiesOnly). Otherwise, and on jump hosts: ssh_config's
     IdentityFile, the agent and the default keys, as OpenSSH tries them (plus the key file, if any).
@@ -214,23 +232,32 @@ def build_connection(host: Host, connect_timeout: float = CONNECT_TIMEOUT) -> Co
     if c.port:
         kwargs["port"] = c.port
     probe = Connection(c.host, **kwargs, gateway=False)  # only to read the host's ssh_config
-    jump = c.proxy_jump or probe.ssh_config.get("proxyjump")
-    command = c.proxy_command or probe.ssh_config.get("proxycommand")
+    if c.proxy_jump or c.proxy_command:   # the inventory's options, like ssh's command line, beat ssh_config
+        jump, command = c.proxy_jump, None if c.proxy_jump else c.proxy_command
+    else:
+        jump, command = probe.ssh_config.get("proxyjump"), probe.ssh_config.get("proxycommand")
     gateway: Connection | str | bool = False
     if jump and jump.lower() != "none":
         # OpenSSH visits the hops in order: the first is reached directly (or as its own ssh_config says),
         # each next one through the one before.
         for hop in jump.split(","):
-            gateway = Connection(hop.strip(), config=config, connect_timeout=connect_timeout,
-                                 connect_kwargs=_auth(host, jump=True), gateway=gateway or None)
+            gateway = _Connection(hop.strip(), config=config, connect_timeout=connect_timeout,
+                                  connect_kwargs=_auth(host, jump=True), gateway=gateway or None)
     elif command and command.lower() != "none":
         gateway = command
-    connection = Connection(c.host, **kwargs, gateway=gateway)
-    hop = connection
-    while isinstance(hop, Connection):
+    connection = _Connection(c.host, **kwargs, gateway=gateway)
+    for hop in hops(connection):
         _check_host_keys(host, hop)
-        hop = hop.gateway
     return connection
+
+
+def hops(connection: Connection) -> list[Connection]:
+    """The connection, then its jump hosts, the last one OpenSSH visits first, back to the first."""
+    chain = []
+    while isinstance(connection, Connection):
+        chain.append(connection)
+        connection = connection.gateway
+    return chain
 
 
 def connect(host: Host, connect_timeout: float = CONNECT_TIMEOUT) -> HostSession:
@@ -289,12 +316,9 @@ def ssh_config_text(hosts: list[Host]) -> str:
     blocks = []
     for host in hosts:
         connection = build_connection(host)
-        chain: list[Connection] = []
-        hop = connection.gateway
-        while isinstance(hop, Connection):
-            chain.insert(0, hop)   # the first hop OpenSSH visits comes first
-            hop = hop.gateway
-        proxy_command = hop if isinstance(hop, str) and hop else None
+        chain = hops(connection)[:0:-1]   # the jump hosts, the first one OpenSSH visits first
+        last = chain[-1] if chain else connection
+        proxy_command = last.gateway if isinstance(last.gateway, str) and last.gateway else None
         aliases = [f"lvsdeploy-jump-{host.name}-{i}" for i in range(len(chain))]
         for i, jump in enumerate(chain):
             blocks.append(_ssh_block(aliases[i], jump, host, f"  ProxyJump {aliases[i - 1]}" if i else None))

@@ -66,7 +66,6 @@ HOST_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 GROUP_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Interface = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")]
-Text = Annotated[str, Field(strict=True, min_length=1)]
 HostName = Annotated[str, Field(strict=True, pattern=HOST_NAME_PATTERN)]
 # where SSH connects: a name, an alias of an ssh_config file or an address (IPv6 too); never an option
 Destination = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_\[][A-Za-z0-9_.:%\[\]-]*$")]
@@ -304,7 +303,8 @@ DESTINATION_TEXT = "a host name, ssh_config alias or address (letters, digits, '
 ACCOUNT_TEXT = "a user name (letters, digits, '.', '_', '-')"
 PATH_TEXT = "a file path"
 
-# Between aliases of one setting, the later entry wins (Ansible's own names over the older ansible_ssh_*).
+# Between aliases of one setting, the later entry wins: ansible_host/_port/_user over the older ansible_ssh_*
+# forms, and ansible_ssh_private_key_file over ansible_private_key_file.
 HOST_VARS: dict[str, VarSpec] = {
     "ansible_ssh_host": VarSpec("connection.host", Destination, DESTINATION_TEXT),
     "ansible_host": VarSpec("connection.host", Destination, DESTINATION_TEXT),
@@ -312,8 +312,8 @@ HOST_VARS: dict[str, VarSpec] = {
     "ansible_port": VarSpec("connection.port", LaxPort, PORT_TEXT),
     "ansible_ssh_user": VarSpec("connection.user", Account, ACCOUNT_TEXT),
     "ansible_user": VarSpec("connection.user", Account, ACCOUNT_TEXT),
-    "ansible_ssh_private_key_file": VarSpec("connection.key_file", LocalPath, PATH_TEXT),
     "ansible_private_key_file": VarSpec("connection.key_file", LocalPath, PATH_TEXT),
+    "ansible_ssh_private_key_file": VarSpec("connection.key_file", LocalPath, PATH_TEXT),
     "ansible_connection": VarSpec(None, Literal["ssh", "smart", "paramiko"],
                                   "ssh (lvsdeploy works over SSH only; 'local' and the rest are not supported)"),
     "ansible_ssh_common_args": VarSpec("connection.common_args", SshArgs, SSH_ARGS_TEXT),

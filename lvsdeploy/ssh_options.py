@@ -29,10 +29,11 @@ def parse_ssh_args(text: str) -> dict[str, str]:
             i += 1 if inline else 2
             if not value:
                 raise ValueError(f"{flag} needs a value")
+            # as OpenSSH does, the first value of an option wins
             if flag == "-J":
-                found["proxy_jump"] = value
+                found.setdefault("proxy_jump", value)
             elif flag == "-F":
-                found["config_file"] = value
+                found.setdefault("config_file", value)
             else:
                 key, sep, option_value = value.partition("=")
                 if not sep:
@@ -40,7 +41,7 @@ def parse_ssh_args(text: str) -> dict[str, str]:
                 field = _O_OPTIONS.get(key.strip().lower())
                 if field is None or not option_value.strip():
                     raise ValueError(f"-o {value}: lvsdeploy does not support it (supported: {SUPPORTED})")
-                found[field] = option_value.strip()
+                found.setdefault(field, option_value.strip())
         else:
             raise ValueError(f"{word}: lvsdeploy does not support it (supported: {SUPPORTED})")
     return found

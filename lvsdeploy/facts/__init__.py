@@ -82,7 +82,7 @@ class IpvsService:
 @dataclass
 class IpvsTable:
     services: list[IpvsService] = field(default_factory=list)
-    digest: str | None = None   # sha256 of `ipvsadm -Sn` as read, for the apply script's guard
+    text: str | None = None   # `ipvsadm -Sn` as read: the apply script's guard hashes lvsdeploy's rows of it
 
 
 @dataclass

@@ -7,6 +7,7 @@ facts must never change the host. No module, no ipvsadm, or ipvsadm failing all 
 from __future__ import annotations
 
 import hashlib
+import shlex
 
 from lvsdeploy.facts import IpvsDest, IpvsService, IpvsTable
 from lvsdeploy.lvs import METHOD_SWITCH, PROTOCOL_SWITCH
@@ -90,13 +91,21 @@ def parse_rules(text: str) -> IpvsTable:
     return IpvsTable(services=list(services.values()))
 
 
-# The same text on the host, for the apply script's guard: the facts snippet prints `ipvsadm -Sn` this way.
-GUARD_TEXT = "printf '%s\\n' \"$(ipvsadm -Sn 2>&1)\""
+def rows_of(text: str, keys: list[str]) -> str:
+    """The lines of an `ipvsadm -Sn` text that belong to the services with these keys (" -t 10.20.0.10:80 ",
+    " -f 7 ": the service switch between spaces, as in both its -A and its -a lines), as `grep -F` prints them."""
+    return "".join(f"{line}\n" for line in text.splitlines() if any(key in line for key in keys))
 
 
-def table_digest(body: str) -> str:
-    """sha256 of the table text as GUARD_TEXT prints it (the output, one final newline)."""
-    return hashlib.sha256((body + "\n").encode()).hexdigest()
+def rows_digest(text: str, keys: list[str]) -> str:
+    return hashlib.sha256(rows_of(text, keys).encode()).hexdigest()
+
+
+def rows_guard(keys: list[str], digest: str) -> str:
+    """A shell test that holds while those services' rows of the live table still hash to `digest`: other
+    tools' services (keepalived, kube-proxy) may change meanwhile without making the plan stale."""
+    patterns = " ".join(f"-e {shlex.quote(key)}" for key in keys)
+    return f'[ "$(ipvsadm -Sn 2>&1 | grep -F {patterns} | sha256sum | cut -c1-64)" = {digest} ]'
 
 
 def parse_ipvs(text: str) -> tuple[IpvsTable | None, str | None]:
@@ -106,7 +115,7 @@ def parse_ipvs(text: str) -> tuple[IpvsTable | None, str | None]:
     body = "\n".join(lines[1:])
     if state == "ok":
         table = parse_rules(body)
-        table.digest = table_digest(body)
+        table.text = body
         return table, None
     if state == "not-loaded":
         return None, "ip_vs is not loaded (no /proc/net/ip_vs): IPVS table read as empty"

@@ -149,7 +149,7 @@ class _Reader:
             self._read_group(str(name), body, source, None if str(name) == "all" else "all")
 
     def _read_group(self, name: str, body: Any, source: Source, parent: str | None) -> None:
-        if not re.match(GROUP_NAME_PATTERN, name):
+        if not re.fullmatch(GROUP_NAME_PATTERN, name):
             self._problem(source, f"group {name!r}", "a group name is letters, digits and '_', not starting "
                                                      "with a digit (Ansible's rule)")
             return
@@ -187,7 +187,7 @@ class _Reader:
         if "[" in name:
             self._problem(source, f"host {name}", "host ranges like web[01:03] are not supported; list each host")
             return
-        if not re.match(HOST_NAME_PATTERN, name):
+        if not re.fullmatch(HOST_NAME_PATTERN, name):
             self._problem(source, f"host {name!r}", "a host name is letters, digits, '.', '_' and '-' (a host name, "
                                                     "an address or an ssh_config alias); set ansible_host for "
                                                     "anything else")
@@ -210,7 +210,7 @@ class _Reader:
         layer: Layer = {}
         for name, raw in data.items():
             at = Source(file, data.lines.get(name) if isinstance(data, YDict) else source.line)
-            if not isinstance(name, str) or not re.match(VARIABLE_NAME_PATTERN, name):
+            if not isinstance(name, str) or not re.fullmatch(VARIABLE_NAME_PATTERN, name):
                 self._problem(at, owner, f"a variable name is letters, digits and '_', not starting with a digit, "
                                          f"got {name!r}")
                 continue
@@ -302,8 +302,8 @@ class _Reader:
                     connection[spec.target.split(".", 1)[1]] = merged[var].value
                 else:
                     fields[spec.target] = merged[var].value
-        # ansible_ssh_common_args, then ansible_ssh_extra_args (as ssh gets them): the later option wins
-        ssh_args = {**connection.pop("common_args", {}), **connection.pop("extra_args", {})}
+        # ansible_ssh_common_args, then ansible_ssh_extra_args, as ssh gets them: the first value wins (OpenSSH)
+        ssh_args = {**connection.pop("extra_args", {}), **connection.pop("common_args", {})}
         if "config_file" in ssh_args:
             connection["ssh_config"] = self._local_path(ssh_args.pop("config_file"))
         connection.update(ssh_args)

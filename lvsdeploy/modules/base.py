@@ -113,18 +113,6 @@ def as_network(module: str, key: str, value) -> IPv4Network:
         raise ModuleError(f"{module}: {key} must be an IPv4 network (host bits zero), got {value!r}") from None
 
 
-def as_int(module: str, key: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool):
-        raise ModuleError(f"{module}: {key} must be an integer, got {value!r}")
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise ModuleError(f"{module}: {key} must be an integer, got {value!r}") from None
-    if not low <= number <= high:
-        raise ModuleError(f"{module}: {key} must be between {low} and {high}, got {number}")
-    return number
-
-
 def as_bool(module: str, key: str, value) -> bool | None:
     if value is None or isinstance(value, bool):
         return value

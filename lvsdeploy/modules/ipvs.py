@@ -22,7 +22,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from lvsdeploy.facts import IpvsDest, IpvsService
-from lvsdeploy.facts.ipvs import GUARD_TEXT, parse_rules
+from lvsdeploy.facts.ipvs import parse_rules, rows_digest, rows_guard
 from lvsdeploy.lvs import METHOD_SWITCH, PROTOCOL_SWITCH
 from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_bool, check_args, file_guard, q
 from lvsdeploy.modules.file import check_path, write_commands
@@ -67,11 +67,13 @@ def _record_change(a: dict, facts, labels: set[str], before: set[str] | None = N
                   write_commands(a["record"], content, "0644", "root", "root"), guards=file_guard(a["record"], fact))
 
 
-def _table_guard(facts) -> tuple[str, ...]:
-    """The IPVS table is still what the facts read (an edit by hand or by another tool stops the apply)."""
-    if facts.ipvs is None or facts.ipvs.digest is None:
+def _table_guard(facts, services: list[IpvsService]) -> tuple[str, ...]:
+    """lvsdeploy's services (wanted or owned) are still what the facts read: an edit of one of them, by hand or
+    by another apply, stops this one; other tools' services may change meanwhile."""
+    if facts.ipvs is None or facts.ipvs.text is None:
         return ('[ ! -e /proc/net/ip_vs ] || [ -z "$(ipvsadm -Sn 2>/dev/null)" ]',)
-    return (f'[ "$({GUARD_TEXT} | sha256sum | cut -c1-64)" = {facts.ipvs.digest} ]',)
+    keys = sorted({f" {service_switch(s)} " for s in services})
+    return (rows_guard(keys, rows_digest(facts.ipvs.text, keys)),)
 
 
 # ---- ipvsadm syntax --------------------------------------------------------------------------------------
@@ -197,7 +199,7 @@ def plan(args: dict, facts) -> list[Change]:
     changes += [_service_change(None, s) for s in unwanted]
     if unwanted:   # only once they are gone do they leave the record
         changes.append(_record_change(a, facts, before - {s.label for s in unwanted}, before))
-    guard = _table_guard(facts)
+    guard = _table_guard(facts, wanted + [s for s in current.values() if s.label in owned])
     return [Change(c.resource, c.diff, c.commands, c.notify, c.guards or guard)
             for c in changes if c is not None]
 

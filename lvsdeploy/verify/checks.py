@@ -10,7 +10,7 @@ from ipaddress import IPv4Interface
 from lvsdeploy.facts.kernel import sysctl_path
 from lvsdeploy.facts.mounts import parse_mounts, unescape
 
-from .spec import FSTAB_MARK, ShareMount, destination_row, service_label, service_row
+from .spec import FSTAB_MARK, MODES, ShareMount, destination_row, service_row
 
 
 def failure(host: str, check: str, expected, found) -> str:
@@ -45,13 +45,32 @@ def module_present(host, name: str) -> bool:
                     f"grep -q '/{name}.ko' /lib/modules/$(uname -r)/modules.builtin").rc == 0
 
 
-def ipvs_rows(table) -> set[str]:
-    """The rows of spec.ipvs_rows for an IPVS table as a host reports it (facts.IpvsTable from parse_rules)."""
+# `ipvsadm -Sn` (and `ipvsadm -R` files): how a line names its service, and each mode's forwarding switch as
+# spec states it. Read here, not with the engine's facts reader: a swapped switch in the engine must show.
+SERVICE_SWITCHES = {"-t": "TCP", "-u": "UDP", "--sctp-service": "SCTP", "-f": "FWM"}
+METHOD_OF_SWITCH = {rule.ipvsadm_switch: rule.method for rule in MODES.values()}
+
+
+def ipvs_rows(text: str) -> set[str]:
+    """The rows of spec.ipvs_rows for an IPVS table in `ipvsadm -Sn` syntax."""
     rows = set()
-    for svc in table.services:
-        label = service_label(svc.protocol, svc.vip, svc.port, svc.fwmark)
-        rows.add(service_row(label, svc.scheduler, svc.persistence, svc.netmask))
-        rows.update(destination_row(label, d.ip, d.port, d.method, d.weight) for d in svc.destinations)
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 3 or words[0] not in ("-A", "-a") or words[1] not in SERVICE_SWITCHES:
+            continue
+        protocol, key, options = SERVICE_SWITCHES[words[1]], words[2], words[3:]
+
+        def option(name):
+            return options[options.index(name) + 1] if name in options[:-1] else None
+        label = f"FWM {key}" if protocol == "FWM" else f"{protocol} {key}"
+        if words[0] == "-A":
+            persistence = option("-p")
+            rows.add(service_row(label, option("-s") or "wlc", int(persistence) if persistence else None,
+                                 option("-M")))
+        else:
+            switch = next((o for o in options if o in METHOD_OF_SWITCH), "-g")   # ipvsadm's default is -g
+            ip, _, port = (option("-r") or "").rpartition(":")
+            rows.add(destination_row(label, ip, int(port or 0), METHOD_OF_SWITCH[switch], int(option("-w") or 1)))
     return rows
 
 

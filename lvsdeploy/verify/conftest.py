@@ -5,7 +5,6 @@ checked against the inventory's known_hosts file exactly as `lvsdeploy apply` do
 """
 
 import os
-from pathlib import Path
 
 import pytest
 import testinfra

@@ -22,7 +22,7 @@ class ModeRule:
     """One row of README's mode table, as verify checks it."""
 
     ipvsadm_switch: str                # forwarding method as `ipvsadm -Sn` prints it on a destination line
-    method: str                        # the same method as facts.ipvs.parse_rules names that switch
+    method: str                        # the method's name in verify's rows (and the README)
     arp_suppressed_on: tuple[str, ...]  # interfaces with arp_ignore=1, arp_announce=2 on a real server
     rp_filter_off_on: tuple[str, ...]   # interfaces with rp_filter=0 on a real server
     vip_device: str | None             # where a real server holds the VIP as a /32 (None: it does not)

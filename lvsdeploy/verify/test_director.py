@@ -1,7 +1,6 @@
 """Directors: IPVS loaded, addresses present, forwarding where NAT needs it, the table equal to the inventory,
 and all of it persisted for the next boot. What is expected comes from the inventory through spec.py."""
 
-from lvsdeploy.facts.ipvs import parse_rules
 
 from . import spec
 from .checks import addresses, failure, ipvs_rows, module_present, sysctl, sysctl_conf, table_difference
@@ -30,14 +29,14 @@ def test_sysctls(director, remote, cluster):
 
 
 def test_ipvs_table_equals_inventory(director, remote, expected_ipvs):
-    found = ipvs_rows(parse_rules(remote(director.name).check_output("ipvsadm -Sn")))
+    found = ipvs_rows(remote(director.name).check_output("ipvsadm -Sn"))
     assert found == expected_ipvs, failure(director.name, "IPVS table", "the inventory's table",
                                            table_difference(expected_ipvs, found))
 
 
 def test_persisted_for_boot(director, remote, cluster, expected_ipvs):
     host = remote(director.name)
-    saved = ipvs_rows(parse_rules(host.file(spec.IPVS_RULES_FILE).content_string))
+    saved = ipvs_rows(host.file(spec.IPVS_RULES_FILE).content_string)
     assert saved == expected_ipvs, failure(director.name, f"saved IPVS rules {spec.IPVS_RULES_FILE}",
                                            "the inventory's table", table_difference(expected_ipvs, saved))
     modules = host.file(spec.MODULES_FILE).content_string.split()

@@ -91,8 +91,11 @@ def test_persisted_for_boot(realserver, remote, cluster):
     boot = host.file(spec.NETWORK_SCRIPT).content_string
     for device, vips in spec.realserver_vips(cluster, realserver).items():
         for vip in vips:
-            assert f"{vip}/32" in boot, failure(realserver.name, f"boot script {spec.NETWORK_SCRIPT}",
-                                                f"{vip}/32 on {device}", "absent")
+            # the address and the device it must come back on: a VIP restored on the wrong device answers ARP
+            placed = [line.split() for line in boot.splitlines() if f" {vip}/32 " in f" {line} "]
+            assert any(words[-2:] == ["dev", device] or words[-2:] == ["dev", f"'{device}'"] for words in placed), \
+                failure(realserver.name, f"boot script {spec.NETWORK_SCRIPT}", f"{vip}/32 on {device}",
+                        [" ".join(words) for words in placed] or "absent")
     gateway = spec.nat_gateway(cluster, realserver)
     if gateway:
         routed = any(f" via {gateway} " in f" {line} " for line in boot.splitlines())

@@ -7,12 +7,12 @@ import contextlib
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import yaml
 
 from lvsdeploy.lab import control
+from lvsdeploy.verify.checks import wait_until
 
 from .lab import cli, cli_argv, cli_env, edited_inventory, ssh
 
@@ -201,13 +201,8 @@ def lock_held_by_hand(lab: str, host: str):
         holder.wait(timeout=60)
 
 
-def _wait_for(probe, timeout: float, interval: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return True
-        time.sleep(interval)
-    return False
+def _wait_for(probe, timeout: float) -> bool:
+    return bool(wait_until(probe, timeout, interval=0.5))
 
 
 def _weighted(inventory: Path, dest: Path, weight: int) -> Path:

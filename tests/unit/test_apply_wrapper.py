@@ -72,3 +72,27 @@ def test_the_holder_text_is_data(tmp_path, holder, monkeypatch):
     result = subprocess.run(["sh", "-c", apply_command(holder, 10, 1, str(tmp_path / "run"))], input="true\n",
                             capture_output=True, text=True)
     assert result.returncode == 0 and not (tmp_path / "PWNED").exists()
+
+
+def test_what_the_script_leaves_running_does_not_keep_the_host_locked(tmp_path):
+    # an NFS mount retrying in the background, say: the lock's descriptor is not the script's to inherit
+    assert run(tmp_path, "sleep 6 > /dev/null 2>&1 &\necho started\n").stdout == "started\n"
+    assert run(tmp_path, "echo next\n", lock_wait=1).stdout == "next\n"
+
+
+def test_waiting_for_the_lock_does_not_count_against_the_time_limit(tmp_path):
+    holder = subprocess.Popen(["flock", str(tmp_path / "lock"), "sleep", "3"])
+    try:
+        time.sleep(0.3)
+        result = run(tmp_path, "sleep 1; echo done\n", time_limit=2, lock_wait=10)
+        assert result.returncode == 0 and result.stdout == "done\n", result.stderr
+    finally:
+        holder.wait()
+
+
+def test_a_run_dir_that_cannot_be_made_fails_plainly_and_writes_nothing_here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("")
+    result = run(tmp_path / "file" / "run", "echo never\n")
+    assert result.returncode == 70 and "lvsdeploy: cannot make" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -110,3 +110,24 @@ def test_verify_ssh_config_reaches_hosts_the_same_way(tmp_path):
           ProxyJump lvsdeploy-jump-rs2-0
         """) in text
     assert "Host web1\n  HostName 127.0.0.1\n  Port 2201\n  User deploy\n" in text
+
+
+def test_the_inventory_proxy_command_beats_the_ssh_config_jump_host(tmp_path):
+    config = "    Host web1\n      HostName 127.0.0.1\n      ProxyJump bastion\n"
+    hosts = inventory(tmp_path, "        web1: {lvs_rip: 10.20.0.11/24, "
+                                "ansible_ssh_extra_args: \"-o 'ProxyCommand=nc %h %p'\"}\n")
+    (tmp_path / "ssh_config").write_text(dedent(config))
+    hosts = load_cluster(tmp_path / "inv.yml").hosts
+    assert build_connection(hosts["web1"]).gateway == "nc %h %p"
+
+
+def test_a_proxy_command_runs_in_a_session_of_its_own(tmp_path):
+    # the first Ctrl-C (SIGINT to lvsdeploy's process group) must not end the proxy of a host still applying
+    import os
+    from lvsdeploy.executor import _SessionProxyCommand
+    proxy = _SessionProxyCommand("sleep 5")
+    try:
+        assert os.getsid(proxy.process.pid) == proxy.process.pid != os.getsid(0)
+    finally:
+        proxy.process.kill()
+        proxy.process.wait()

@@ -7,6 +7,7 @@ netmasks, schedulers and duplicates lives in validate.py and is tested in test_v
 
 import base64
 import hashlib
+import os
 import re
 import shlex
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from lvsdeploy.facts import FileFact, HostFacts, IpvsDest, IpvsService, IpvsTable
 from lvsdeploy.facts.gather import parse, split_sections
-from lvsdeploy.facts.ipvs import GUARD_TEXT, parse_rules, table_digest
+from lvsdeploy.facts.ipvs import parse_rules, rows_digest, rows_guard, rows_of
 from lvsdeploy.lvs import METHOD_SWITCH, MODES, PROTOCOL_SWITCH
 from lvsdeploy.modules import ipvs
 from lvsdeploy.modules.base import ModuleError
@@ -142,7 +143,7 @@ def apply_ipvsadm(table: IpvsTable | None, commands) -> IpvsTable:
             raise AssertionError(f"unexpected ipvsadm operation: {command}")
     body = "\n".join(lines)
     table = parse_rules(body)
-    table.digest = table_digest(body)   # as the facts reader would see it
+    table.text = body   # as the facts reader would see it
     return table
 
 
@@ -479,9 +480,17 @@ def test_every_change_carries_a_guard_and_the_table_guard_is_the_read_digest():
     new = IpvsService("TCP", "10.20.0.10", 8080, None, "wlc")
     changes = ipvs.plan(args(minimal_edits_wanted() + [new]), facts)
     body = fixture_ipvs_body()
+    assert facts.ipvs.text == body
+    # The wanted services and the owned ones in the table (here all five), each key once, sorted.
+    keys = [" --sctp-service 10.20.0.10:3868 ", " -f 7 ", " -t 10.20.0.10:443 ", " -t 10.20.0.10:80 ",
+            " -t 10.20.0.10:8080 ", " -u 10.20.0.10:53 "]
+    assert rows_of(body, keys) == body + "\n"   # every row of the fixture is one of ours
     digest = hashlib.sha256((body + "\n").encode()).hexdigest()
-    assert facts.ipvs.digest == table_digest(body) == digest
-    table_guard = f'[ "$({GUARD_TEXT} | sha256sum | cut -c1-64)" = {digest} ]'
+    assert rows_digest(body, keys) == digest
+    table_guard = rows_guard(keys, digest)
+    assert table_guard == ('[ "$(ipvsadm -Sn 2>&1 | grep -F -e \' --sctp-service 10.20.0.10:3868 \' -e \' -f 7 \' '
+                           "-e ' -t 10.20.0.10:443 ' -e ' -t 10.20.0.10:80 ' -e ' -t 10.20.0.10:8080 ' "
+                           f"-e ' -u 10.20.0.10:53 ' | sha256sum | cut -c1-64)\" = {digest} ]")
     record_sha = hashlib.sha256(record_content(FIXTURE_LABELS)).hexdigest()
     record_guard = f'[ "$(sha256sum < {RECORD} | cut -c1-64)" = {record_sha} ]'
     assert len(changes) == 8
@@ -503,18 +512,57 @@ def run_guard(guard: str, table_text: str, tmp_path: Path) -> int:
 
 
 def test_the_table_guard_holds_in_sh_exactly_for_the_table_that_was_read(tmp_path):
-    # The shell side (GUARD_TEXT | sha256sum) and the facts side (table_digest) hash the same text.
+    # The shell side (ipvsadm -Sn | grep -F | sha256sum) and the facts side (rows_digest) hash the same rows.
     (change,) = ipvs.plan(args([director_table()[0]] + minimal_edits_wanted()[1:] + director_table()[2:]), ours())
     (guard,) = change.guards
     body = fixture_ipvs_body()
     assert run_guard(guard, body, tmp_path) == 0
     assert run_guard(guard, body.replace("-w 2", "-w 3"), tmp_path) == 1   # a weight edited by hand since
-    assert run_guard(guard, body + "\n-A -t 10.20.0.10:8443 -s rr", tmp_path) == 1
+    assert run_guard(guard, body + "\n-a -t 10.20.0.10:80 -r 10.20.0.13:80 -g -w 1", tmp_path) == 1
+    assert run_guard(guard, body.replace("-A -f 7 -s sh", "-A -f 7 -s rr"), tmp_path) == 1   # owned, not wanted
+    # A service that is not ours (in no record, not wanted) added meanwhile: the guard still holds.
+    assert run_guard(guard, body + "\n-A -t 10.20.0.10:8443 -s rr", tmp_path) == 0
     # An empty table read as empty: the same digest on both sides.
-    empty = HostFacts(ipvs=IpvsTable(digest=table_digest("")), files={RECORD: FileFact(False)})
+    empty = HostFacts(ipvs=IpvsTable(text=""), files={RECORD: FileFact(False)})
     (_, change) = ipvs.plan(args(director_table()[:1]), empty)
     assert run_guard(change.guards[0], "", tmp_path) == 0
     assert run_guard(change.guards[0], "-A -t 10.20.0.10:80 -s rr", tmp_path) == 1
+
+
+def test_a_foreign_service_changing_does_not_make_the_plan_stale_but_one_of_ours_does(tmp_path):
+    # lvsdeploy made the two TCP services; UDP 53, FWM 7 and SCTP belong to another tool (kube-proxy, by hand).
+    facts = owning(director(), ["TCP 10.20.0.10:80", "TCP 10.20.0.10:443"])
+    changes = ipvs.plan(args(minimal_edits_wanted()), facts)
+    assert [c.resource for c in changes] == ["ipvs TCP 10.20.0.10:80", "ipvs TCP 10.20.0.10:443"]
+    body = fixture_ipvs_body()
+    keys = [" -t 10.20.0.10:443 ", " -t 10.20.0.10:80 "]
+    guard = rows_guard(keys, rows_digest(body, keys))
+    assert {c.guards for c in changes} == {(guard,)}
+    # A stand-in ipvsadm on PATH that prints the table file, as `ipvsadm -Sn` prints the live table.
+    bin_dir, table = tmp_path / "bin", tmp_path / "table"
+    bin_dir.mkdir()
+    (bin_dir / "ipvsadm").write_text(f"#!/bin/sh\ncat {shlex.quote(str(table))}\n")
+    (bin_dir / "ipvsadm").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+    def holds(text: str) -> bool:
+        table.write_text(text + "\n")
+        run = subprocess.run(["sh", "-c", guard], env=env, text=True, capture_output=True)
+        assert run.stderr == "", run.stderr
+        return run.returncode == 0
+
+    assert holds(body)   # the table the plan was made against
+    foreign_dest = "-a -u 10.20.0.10:53 -r 10.30.0.11:5353 -m -w 1"
+    assert foreign_dest in body
+    # Another tool's service gains a destination, is reweighted, is removed, or a new one appears: not stale.
+    assert holds(body.replace(foreign_dest, f"{foreign_dest}\n-a -u 10.20.0.10:53 -r 10.30.0.12:5353 -m -w 1"))
+    assert holds(body.replace("-a -f 7 -r 10.20.0.11:0 -i -w 1", "-a -f 7 -r 10.20.0.11:0 -i -w 9"))
+    assert holds("\n".join(line for line in body.splitlines() if "--sctp-service" not in line))
+    assert holds(body + "\n-A -t 10.20.0.10:8443 -s rr\n-a -t 10.20.0.10:8443 -r 10.20.0.11:8443 -g -w 1")
+    # One of ours edited since (a weight, a destination added, the service gone): stale.
+    assert not holds(body.replace("-r 10.20.0.12:80 -g -w 1", "-r 10.20.0.12:80 -g -w 4"))
+    assert not holds(body + "\n-a -t 10.20.0.10:443 -r 10.20.0.12:443 -g -w 1")
+    assert not holds("\n".join(line for line in body.splitlines() if " -t 10.20.0.10:80 " not in line))
 
 
 # ---- notes ---------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from lvsdeploy.executor import EXIT_LOCKED, EXIT_TIMED_OUT, RemoteResult
 from lvsdeploy.facts import (
     FileFact, HostFacts, Interface, IpvsDest, IpvsService, IpvsTable, Mount, Route, UnitFact,
 )
-from lvsdeploy.facts.ipvs import GUARD_TEXT, table_digest
+from lvsdeploy.facts.ipvs import rows_digest, rows_guard
 from lvsdeploy.inventory import load_cluster
 from lvsdeploy.modules import ipvs as ipvs_module
 from lvsdeploy.modules.base import Change, FactsRequest, file_guard
@@ -161,9 +161,9 @@ class FakeHost:
         return "\n".join(ipvs_module.rules_lines(self.facts.ipvs.services))
 
     def reread_ipvs(self) -> None:
-        """The table's digest as reading facts again would give it."""
+        """The table's text as reading facts again would give it."""
         if self.facts.ipvs is not None:
-            self.facts.ipvs.digest = table_digest(self.ipvs_text())
+            self.facts.ipvs.text = self.ipvs_text()
 
     def guard(self, guard: str) -> bool:
         """A guard evaluated against this host's state: only the forms modules make."""
@@ -177,10 +177,14 @@ class FakeHost:
             (path,) = shlex.split(same_file[1])
             fact = f.files.get(path, FileFact(False))
             return fact.exists and fact.content is not None and hashlib.sha256(fact.content).hexdigest() == same_file[2]
-        same_table = re.fullmatch(r'\[ "\$\((.+) \| sha256sum \| cut -c1-64\)" = ([0-9a-f]{64}) \]', guard)
-        if same_table:
-            assert same_table[1] == GUARD_TEXT, guard
-            return f.ipvs is not None and table_digest(self.ipvs_text()) == same_table[2]
+        same_rows = re.fullmatch(
+            r'\[ "\$\(ipvsadm -Sn 2>&1 \| grep -F (.+) \| sha256sum \| cut -c1-64\)" = ([0-9a-f]{64}) \]', guard)
+        if same_rows:
+            words = shlex.split(same_rows[1])
+            assert words and words[::2] == ["-e"] * (len(words) // 2) and len(words) % 2 == 0, guard
+            keys = words[1::2]
+            assert guard == rows_guard(keys, same_rows[2]), guard
+            return f.ipvs is not None and rows_digest(self.ipvs_text(), keys) == same_rows[2]
         if guard == '[ ! -e /proc/net/ip_vs ] || [ -z "$(ipvsadm -Sn 2>/dev/null)" ]':
             return f.ipvs is None or not f.ipvs.services
         raise AssertionError(f"FakeHost does not know this guard: {guard}")
@@ -609,11 +613,18 @@ def test_an_ipvs_table_edited_since_the_plan_runs_nothing():
     plan = plan_host(host_tasks(c, host), host_now.facts)
     assert [p.change.resource for p in plan.changes] == ["ipvs TCP 10.20.0.10:80"]
     (guard,) = plan.changes[0].change.guards
-    assert guard == f'[ "$({GUARD_TEXT} | sha256sum | cut -c1-64)" = {host_now.facts.ipvs.digest} ]'
-    # Unchanged since: the plan applies. Changed again before the apply (another service added): stale.
+    # Every service in the table is lvsdeploy's here: the guard hashes the rows of each of them.
+    keys = sorted({f" {ipvs_module.service_switch(s)} " for s in host_now.facts.ipvs.services})
+    assert guard == rows_guard(keys, rows_digest(host_now.facts.ipvs.text, keys))
+    # Unchanged since: the plan applies. Another tool's service added meanwhile: it still applies.
     assert FakeHost(host_now.facts).run_script(plan.script()) == 0
+    foreign = FakeHost(host_now.facts)
+    foreign.facts.ipvs.services.append(IpvsService("TCP", "10.20.0.10", 8443, None, "rr"))
+    assert foreign.run_script(plan.script()) == 0
+    # One of ours changed again before the apply (its weight edited by hand once more): stale.
     edited = FakeHost(host_now.facts)
-    edited.facts.ipvs.services.append(IpvsService("TCP", "10.20.0.10", 8443, None, "rr"))
+    service = next(s for s in edited.facts.ipvs.services if s.label == "TCP 10.20.0.10:80")
+    service.destinations[0] = IpvsDest(service.destinations[0].ip, 80, 7, "route")
     assert edited.run_script(plan.script()) == EXIT_STALE
     assert "(ipvs TCP 10.20.0.10:80)" in edited.stderr
 
