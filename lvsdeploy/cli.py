@@ -135,7 +135,7 @@ def _plan_and_apply(args, cluster, console: Console, err: Console) -> int:
             return EXIT_ERROR
     runs = engine.plan_all(cluster, args.forks, limit, args.connect_timeout)
     try:
-        render.plan(console, runs, args.verbose)
+        render.review(console, runs, args.verbose)
         console.print(render.summary(runs))
         flat = [r for phase in runs for r in phase]
         if any(r.status == "failed" for r in flat):

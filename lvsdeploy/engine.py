@@ -15,7 +15,7 @@ from .executor import (APPLY_TIME_LIMIT, CONNECT_TIMEOUT, EXIT_LOCKED, EXIT_TIME
                        HostSession, RemoteError, connect, holder_text)
 from .facts import gather
 from .model import Cluster, Host
-from .plan import APPLY_MARK, EXIT_STALE, HostPlan, HostTasks, facts_request, host_tasks, plan_host
+from .plan import APPLY_MARK, EXIT_STALE, READBACK_MARK, HostPlan, HostTasks, facts_request, host_tasks, plan_host
 
 PHASES = ("storage", "realservers", "directors")
 
@@ -100,12 +100,17 @@ def _apply_one(cluster: Cluster, run: HostRun, limits: ApplyLimits) -> HostRun:
         return run
     try:
         if run.plan.changed:
-            result = run.session.run_apply(run.plan.script(), holder_text(), limits.time_limit, limits.lock_wait)
+            request = facts_request(run.tasks)
+            script = run.plan.script(readback=gather.build_command(request))
+            result = run.session.run_apply(script, holder_text(), limits.time_limit, limits.lock_wait)
             if result.exit_status != 0:
                 run.status, run.error = "failed", _failure_text(run.plan, result)
                 return run
-            # Converged means: the same plan against freshly read facts has nothing left to do.
-            after = plan_host(run.tasks, read_facts(run.session, facts_request(run.tasks)))
+            # Converged means: the same plan against the facts read after the changes has nothing left to do.
+            # The apply script read them (2 round trips per changed host); a host that printed none is read again.
+            _, marked, readback = result.stdout.partition(f"{READBACK_MARK}\n")
+            after_facts = gather.parse(readback) if marked else read_facts(run.session, request)
+            after = plan_host(run.tasks, after_facts)
             if after.error or after.changed:
                 left = ", ".join(c.change.resource for c in after.changes) or after.error
                 run.status, run.error = "failed", f"{run.host.name}: did not converge; still to change: {left}"
@@ -140,7 +145,7 @@ def _failure_text(plan: HostPlan, result) -> str:
         last = marks[-1]
         if last[0] == "handler":
             where = f"handler {' '.join(last[1:])}"
-        elif last[0] == "done":
+        elif last[0] in ("done", "readback"):
             where = "the end of the script (every change ran; the session did not end cleanly)"
         else:
             planned = plan.changes[int(last[0])]

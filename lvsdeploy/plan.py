@@ -17,6 +17,7 @@ from .roles import RenderedTask, RoleError, expand, roles_for
 
 APPLY_MARK = "@@lvsapply"
 EXIT_STALE = 76   # the apply script's status when the host changed since the plan was made (nothing changed)
+READBACK_MARK = f"{APPLY_MARK} readback"   # what follows it in the apply's output is the facts read afterwards
 
 
 @dataclass
@@ -47,9 +48,10 @@ class HostPlan:
     def changed(self) -> bool:
         return bool(self.changes)
 
-    def script(self) -> str:
+    def script(self, readback: str = "") -> str:
         """One POSIX sh script: first the guards (is the host still what the plan was made against?), then every
-        change's commands in order, with markers to tell which one failed."""
+        change's commands in order, with markers to tell which one failed; then, if given, the facts command
+        `readback`, so that the convergence check costs no round trip of its own."""
         lines = ["set -eu", "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                  "lvs_stale="]
         guarded = {(p.change.resource, g) for p in self.changes for g in p.change.guards}
@@ -64,6 +66,8 @@ class HostPlan:
             lines.append(f"echo {APPLY_MARK} handler {shlex.quote(name)}")
             lines.append(command)
         lines.append(f"echo {APPLY_MARK} done")
+        if readback:   # read-only, and not under set -e: a reader that finds nothing is not a failed apply
+            lines += [f"echo {READBACK_MARK}", "set +eu", readback.rstrip("\n")]
         return "\n".join(lines) + "\n"
 
 

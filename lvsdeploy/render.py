@@ -20,7 +20,8 @@ def diff_line(line: str) -> str:
     return f"[{style}]{escape(line)}[/]" if style else escape(line)
 
 
-def plan(console: Console, runs: list[list[HostRun]], verbose: bool = False) -> None:
+def review(console: Console, runs: list[list[HostRun]], verbose: bool = False) -> None:
+    """The plan as a review: per host, per resource, -/+ lines or a unified diff, then notes."""
     for run in (r for phase in runs for r in phase):
         if run.status == "failed":
             console.print(f"[bold red]{run.host.name}[/]: [red]{escape(_without_host(run))}[/]")

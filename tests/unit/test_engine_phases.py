@@ -256,3 +256,30 @@ def test_the_first_ctrl_c_prints_the_recap_and_exits_130(fake, capsys, monkeypat
     assert "Recap" in out and "Stopping: hosts already applying finish" in err
     assert [host for host, _ in fake["log"]] == ["storage1"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler is removed afterwards"
+
+
+def test_a_changed_host_costs_two_round_trips_when_its_script_reads_facts_back(dr, fake):
+    """facts, then one apply script that ends by reading the facts again for the convergence check."""
+    from lvsdeploy.plan import READBACK_MARK
+    facts_text = (REPO / "tests" / "unit" / "fixtures" / "facts" / "director.facts").read_text()
+    fake["plans"] = {"director1": [HostPlan("director1", [change("file /etc/x")]), HostPlan("director1")]}
+    fake["results"] = {"director1": RemoteResult(0, f"{APPLY_MARK} 0\n{APPLY_MARK} done\n{READBACK_MARK}\n"
+                                                    f"{facts_text}", "")}
+    runs = engine.plan_all(dr, limit={"director1"})
+    engine.apply_all(dr, runs)
+    (director,) = runs[2]
+    assert (director.status, director.round_trips) == ("changed", 2)
+    script = fake["log"][0][1]
+    assert script.index(f"echo {APPLY_MARK} done") < script.index(f"echo {READBACK_MARK}") < \
+        script.index("@@lvsfacts end"), "the facts are read after every change, by the same script"
+
+
+def test_the_readback_is_not_under_set_e(tmp_path):
+    """A facts reader that finds nothing (a command exiting non-zero) must not turn a done apply into a failure."""
+    import subprocess
+    from lvsdeploy.plan import READBACK_MARK
+    script = HostPlan("h", [change("file /etc/x", "true")]).script(readback="echo first\nfalse\necho second\n")
+    ran = subprocess.run(["sh", "-s"], input=script.replace("export LC_ALL=C PATH=", "export LC_ALL=C X="),
+                         capture_output=True, text=True)
+    assert ran.returncode == 0
+    assert ran.stdout.endswith(f"{APPLY_MARK} done\n{READBACK_MARK}\nfirst\nsecond\n")

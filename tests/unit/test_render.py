@@ -46,7 +46,7 @@ def test_plan_shows_resources_and_minus_plus_lines(hosts):
     out = console()
     runs = [[], [run(hosts["rs1"], changes=[sysctl_change(), file_change()],
                      handlers=[("reload systemd", "systemctl daemon-reload")])], []]
-    render.plan(out, runs)
+    render.review(out, runs)
     text = out.export_text()
     lines = text.splitlines()
     assert lines[0] == "rs1: 2 changes"
@@ -68,7 +68,7 @@ def test_plan_lines_with_markup_characters_are_shown_verbatim(hosts):
     out = console()
     diff = ("+ [bold]not markup[/bold]", "- ends with a backslash \\")
     runs = [[run(hosts["storage1"], changes=[PlannedChange("demo: [x]", Change("file /etc/[x]", diff, ()))])]]
-    render.plan(out, runs)
+    render.review(out, runs)
     text = out.export_text()
     assert "~ file /etc/[x]  demo: [x]" in text
     assert "+ [bold]not markup[/bold]" in text
@@ -79,7 +79,7 @@ def test_plan_for_a_host_without_changes_and_a_failed_host(hosts):
     out = console()
     runs = [[run(hosts["storage1"])],
             [run(hosts["rs1"], status="failed", error="rs1: cannot reach 172.16.0.11:22: timed out")], []]
-    render.plan(out, runs, verbose=True)
+    render.review(out, runs, verbose=True)
     lines = out.export_text().splitlines()
     assert lines[0] == "storage1: no changes  (0 round trips)"
     assert lines[1].startswith("rs1: ") and lines[1].endswith("rs1: cannot reach 172.16.0.11:22: timed out")
@@ -96,7 +96,7 @@ def test_host_name_is_not_doubled_in_errors(hosts, monkeypatch):
     cluster = load_cluster(REPO / "inventories" / "examples" / "dr.yml")
     runs = engine.plan_all(cluster, limit={"rs1"})
     out = console()
-    render.plan(out, runs)
+    render.review(out, runs)
     render.recap(out, runs)
     text = out.export_text()
     assert "cannot reach 172.16.0.11:22" in text
@@ -110,7 +110,7 @@ def test_plan_notes_are_shown_with_and_without_changes(hosts):
                                                 handlers=[("reload systemd", "systemctl daemon-reload")])
     quiet.plan.notes, busy.plan.notes = [note], ["[bold]not markup[/bold]"]
     out = console()
-    render.plan(out, [[], [busy], [quiet]])
+    render.review(out, [[], [busy], [quiet]])
     lines = out.export_text().splitlines()
     assert lines[0] == "rs1: 1 change"
     assert lines.index("  ! handler: reload systemd") + 1 == lines.index("  · [bold]not markup[/bold]")
@@ -119,7 +119,7 @@ def test_plan_notes_are_shown_with_and_without_changes(hosts):
 
 def test_one_change_is_singular(hosts):
     out = console()
-    render.plan(out, [[run(hosts["rs1"], changes=[sysctl_change()])]])
+    render.review(out, [[run(hosts["rs1"], changes=[sysctl_change()])]])
     assert out.export_text().splitlines()[0] == "rs1: 1 change"
 
 
