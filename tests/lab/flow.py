@@ -61,7 +61,12 @@ class TopologyFlow:
 
     def test_first_apply_changes_and_converges(self, converged):
         assert converged.returncode == 2, "the first apply on fresh VMs must change something"
-        assert "failed" not in converged.stdout.split("Recap")[-1]
+        recap = converged.stdout.split("Recap")[-1]
+        assert "failed" not in recap
+        # round trips per host: facts, then for a changed host one apply script that also reads the facts back
+        rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in recap.splitlines() if "│" in line]
+        trips = {row[0]: (row[1], int(row[3])) for row in rows if len(row) == 5 and row[3].isdigit()}
+        assert trips and all(n == (2 if status == "changed" else 1) for status, n in trips.values()), trips
 
     def test_verify_passes(self, inventory, converged):
         result = cli("verify", str(inventory))
