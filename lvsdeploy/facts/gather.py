@@ -12,7 +12,7 @@ from lvsdeploy.facts import HostFacts, files, ipvs, kernel, mounts, network, pac
 MARKER = "@@lvsfacts"
 
 SECTIONS = (
-    "host", "addr", "link", "route", "modules", "builtin", "sysctl",
+    "host", "addr", "route", "modules", "builtin", "sysctl",
     "files", "packages", "units", "ipvs", "mounts",
 )  # fmt: skip
 
@@ -29,7 +29,6 @@ def _snippets(request) -> dict[str, str]:
     return {
         "host": kernel.HOST_SNIPPET,
         "addr": network.ADDR_SNIPPET,
-        "link": network.LINK_SNIPPET,
         "route": network.ROUTE_SNIPPET,
         "modules": kernel.MODULES_SNIPPET,
         "builtin": kernel.BUILTIN_SNIPPET,
@@ -76,7 +75,7 @@ def parse(text: str) -> HostFacts:
     return HostFacts(
         hostname=hostname,
         kernel_release=release,
-        interfaces=network.parse_interfaces(s["addr"], s["link"]),
+        interfaces=network.parse_interfaces(s["addr"]),
         routes=network.parse_routes(s["route"]),
         modules_loaded=kernel.parse_modules(s["modules"]) | kernel.parse_builtin(s["builtin"]),
         sysctls=kernel.parse_sysctls(s["sysctl"]),

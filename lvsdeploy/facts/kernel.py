@@ -6,17 +6,23 @@ the snippet never runs `modprobe` or `sysctl`, which could load a module as a si
 
 from __future__ import annotations
 
-import base64
 import re
 import shlex
 
-HOST_SNIPPET = "cat /proc/sys/kernel/hostname /proc/sys/kernel/osrelease"
 
-MODULES_SNIPPET = "cat /proc/modules 2>/dev/null"
+def print_file(path: str) -> str:
+    """Shell that prints a text file with built-ins only: a `cat` is a process, tens of ms on a slow host."""
+    return f"while IFS= read -r _l || [ -n \"$_l\" ]; do printf '%s\\n' \"$_l\"; done 2>/dev/null < {path}"
+
+
+HOST_SNIPPET = print_file("/proc/sys/kernel/hostname") + "\n" + print_file("/proc/sys/kernel/osrelease")
+
+MODULES_SNIPPET = print_file("/proc/modules")
 
 # A module compiled into the kernel never shows in /proc/modules, yet `modprobe` succeeds for it:
 # without this list a built-in ip_vs would be "missing" forever.
-BUILTIN_SNIPPET = 'cat "/lib/modules/$(cat /proc/sys/kernel/osrelease)/modules.builtin" 2>/dev/null'
+BUILTIN_SNIPPET = ("read -r _release < /proc/sys/kernel/osrelease\n"
+                   + print_file('"/lib/modules/$_release/modules.builtin"'))
 
 # What sysctl(8) accepts as a key; '/' appears when a component itself holds a dot (VLAN "eth0.100").
 _SYSCTL_KEY = re.compile(r"^[A-Za-z0-9_-]+([./][A-Za-z0-9_:@+-]+)*$")
@@ -36,15 +42,17 @@ def sysctl_path(key: str) -> str:
 
 
 def sysctl_snippet(keys) -> str:
-    """One line per key: `ok KEY BASE64` (value read), `unreadable KEY` (write-only), or `absent KEY`."""
+    """Per key: `ok KEY` then one `=LINE` per line of its value, `unreadable KEY` (write-only), or `absent KEY`.
+    Read with shell built-ins: no process per key."""
     lines = []
     for key in sorted(keys):
         if not valid_sysctl_key(key):
             raise ValueError(f"not a sysctl key: {key!r}")
         k, p = shlex.quote(key), shlex.quote(sysctl_path(key))
         lines.append(
-            f"if [ -e {p} ]; then if v=$(base64 -w0 2>/dev/null < {p}); then printf 'ok %s %s\\n' {k} \"$v\"; "
-            f"else printf 'unreadable %s\\n' {k}; fi; else printf 'absent %s\\n' {k}; fi"
+            f"if [ ! -e {p} ]; then printf 'absent %s\\n' {k}; elif [ ! -r {p} ]; then printf 'unreadable %s\\n' {k}; "
+            f"else printf 'ok %s\\n' {k}; while IFS= read -r _l || [ -n \"$_l\" ]; do printf '=%s\\n' \"$_l\"; "
+            f"done < {p}; fi"
         )
     return "\n".join(lines)
 
@@ -78,16 +86,21 @@ def parse_builtin(text: str) -> set[str]:
 def parse_sysctls(text: str) -> dict[str, str | None]:
     """Values keep their text without the trailing newline; a write-only key reads as ""."""
     values: dict[str, str | None] = {}
+    lines: dict[str, list[str]] = {}
+    current = None
     for line in text.splitlines():
-        parts = line.split(" ")
-        if len(parts) < 2:
+        if line.startswith("="):
+            if current is not None:
+                lines[current].append(line[1:])
             continue
-        status, key = parts[0], parts[1]
-        if status == "ok":
-            raw = base64.b64decode(parts[2] if len(parts) > 2 else "")
-            values[key] = raw.decode("utf-8", "replace").rstrip("\n")
-        elif status == "unreadable":
+        current = None
+        status, _, key = line.partition(" ")
+        if status == "ok" and key:
+            current = key
+            lines[key] = []
+        elif status == "unreadable" and key:
             values[key] = ""
-        elif status == "absent":
+        elif status == "absent" and key:
             values[key] = None
+    values.update({key: "\n".join(value) for key, value in lines.items()})
     return values

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 from lvsdeploy.facts import Mount
+from lvsdeploy.facts.kernel import print_file
 
-MOUNTS_SNIPPET = "cat /proc/self/mounts"
+MOUNTS_SNIPPET = print_file("/proc/self/mounts")
 
 _OCTAL = re.compile(r"\\([0-7]{3})")
 

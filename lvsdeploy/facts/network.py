@@ -12,8 +12,8 @@ from ipaddress import IPv4Interface, IPv4Network
 
 from lvsdeploy.facts import Interface, Route
 
-ADDR_SNIPPET = "ip -j addr show 2>/dev/null || echo '[]'"
-LINK_SNIPPET = "ip -j -d link show 2>/dev/null || echo '[]'"
+# `-d` puts each link's details (its kind: ipip, dummy, ...) beside its addresses: one `ip` for both
+ADDR_SNIPPET = "ip -j -d addr show 2>/dev/null || echo '[]'"
 ROUTE_SNIPPET = "ip -j -4 route show table main 2>/dev/null || echo '[]'"
 
 
@@ -27,10 +27,11 @@ def _mac(address: str | None) -> str | None:
     return address if address and ":" in address else None
 
 
-def parse_interfaces(addr_text: str, link_text: str) -> dict[str, Interface]:
+def parse_interfaces(addr_text: str, link_text: str = "") -> dict[str, Interface]:
+    """Kinds come from `ip -d addr` itself, or from a separate `ip -d link` listing when one is given."""
     kinds = {
         link["ifname"]: (link.get("linkinfo") or {}).get("info_kind")
-        for link in _json_list(link_text)
+        for link in _json_list(link_text or addr_text)
         if "ifname" in link
     }
     interfaces: dict[str, Interface] = {}

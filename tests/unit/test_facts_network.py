@@ -16,7 +16,7 @@ def sections(host):
 
 def test_director_interfaces():
     s = sections("director")
-    interfaces = parse_interfaces(s["addr"], s["link"])
+    interfaces = parse_interfaces(s["addr"], s.get("link", ""))
     ens3 = interfaces["ens3"]
     assert ens3.up and ens3.kind is None and ens3.mac == "52:54:00:20:00:02"
     # IPv6 addresses are not ours to manage; the VIP /32 sits beside the primary address.
@@ -26,7 +26,7 @@ def test_director_interfaces():
 
 def test_realserver_tunnel_and_dummy_kinds_come_from_linkinfo():
     s = sections("realserver")
-    interfaces = parse_interfaces(s["addr"], s["link"])
+    interfaces = parse_interfaces(s["addr"], s.get("link", ""))
     assert interfaces["tunl0"].kind == "ipip" and interfaces["tunl0"].up
     assert interfaces["tunl0"].mac is None  # ipip reports "0.0.0.0" where a MAC would be
     assert interfaces["tunl0"].addresses == [IPv4Interface("10.20.0.10/32")]
@@ -50,3 +50,10 @@ def test_normalise_dst():
     assert [normalise_dst(d) for d in ("default", "0.0.0.0/0", "10.0.0.5", "10.1.0.0/16")] == [
         "default", "default", "10.0.0.5/32", "10.1.0.0/16",
     ]  # fmt: skip
+
+
+def test_kinds_from_ip_d_addr_alone():
+    addr = ('[{"ifname": "tunl0", "flags": ["NOARP", "UP"], "address": "0.0.0.0", "linkinfo": {"info_kind": "ipip"},'
+            ' "addr_info": [{"family": "inet", "local": "192.0.2.10", "prefixlen": 32}]}]')
+    tunnel = parse_interfaces(addr)["tunl0"]
+    assert (tunnel.kind, tunnel.mac, tunnel.up, [str(a) for a in tunnel.addresses]) == ("ipip", None, True, ["192.0.2.10/32"])

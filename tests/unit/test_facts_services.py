@@ -1,10 +1,12 @@
-"""systemd units: one tab-separated line per unit, empty fields for a unit that does not exist."""
+"""systemd units: one `systemctl show` block per unit in the order asked, is-enabled only for SysV units."""
 
 from pathlib import Path
 
+import pytest
+
 from lvsdeploy.facts import UnitFact
 from lvsdeploy.facts.gather import split_sections
-from lvsdeploy.facts.services import parse_units, units_snippet
+from lvsdeploy.facts.services import UnitsError, parse_units, units_snippet
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"
 
@@ -15,6 +17,25 @@ def test_captured_units():
     assert units["keepalived"] == UnitFact("not-found", "", "inactive")
 
 
-def test_snippet_prints_one_line_per_unit_even_when_systemctl_prints_nothing():
-    snippet = units_snippet({"ipvsadm", "nfs-server.service"})
-    assert snippet.count("printf 'unit") == 2 and "is-enabled" in snippet
+def test_sysv_answer_replaces_generated():
+    text = ("@want\tipvsadm\nLoadState=loaded\nActiveState=inactive\nUnitFileState=generated\n\n"
+            "@sysv\tipvsadm\tdisabled\n")
+    assert parse_units(text) == {"ipvsadm": UnitFact("loaded", "disabled", "inactive")}
+
+
+def test_one_systemctl_show_for_all_units_and_is_enabled_only_behind_the_sysv_test():
+    snippet = units_snippet({"ipvsadm", "nfs-server.service", "nginx"})
+    assert snippet.count("systemctl show") == 1
+    assert all(line.startswith("if [ -e /run/systemd/generator.late/")
+               for line in snippet.splitlines() if "is-enabled" in line)
+
+
+def test_no_answer_means_not_found_and_a_partial_answer_is_an_error():
+    assert parse_units("@want\tnginx\n@want\tssh\n") == {
+        "nginx": UnitFact("not-found", "", "inactive"), "ssh": UnitFact("not-found", "", "inactive")}
+    with pytest.raises(UnitsError):
+        parse_units("@want\tnginx\n@want\tssh\nLoadState=loaded\nActiveState=active\n")
+
+
+def test_no_units_no_snippet():
+    assert units_snippet(set()) == ""
