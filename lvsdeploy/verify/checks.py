@@ -78,14 +78,15 @@ def table_difference(wanted: set[str], found: set[str]) -> str:
     return f"missing {sorted(wanted - found) or 'nothing'}, extra {sorted(found - wanted) or 'nothing'}"
 
 
-# The kernel folds its per-CPU IPVS counters into what ipvsadm reports only every 2 s (the rate
-# estimator's timer), so a snapshot waits that long for the last connections to show.
-STATS_SETTLE_SECONDS = 3
+# The kernel folds its per-CPU IPVS counters into what ipvsadm reports only every 2 s (the rate estimator's
+# timer): after traffic, the counters are read again until they show it, for at most a little over one period.
+STATS_FOLD_SECONDS = 2.5
+STATS_POLL_SECONDS = 0.3
 
 
 def connection_counts(host, vip: str, port: int, protocol: str) -> dict[str, int]:
     """Connections per real server for one virtual service, from `ipvsadm -Ln --stats --exact`."""
-    out = host.check_output(f"sleep {STATS_SETTLE_SECONDS}; ipvsadm -Ln --stats --exact")
+    out = host.check_output("ipvsadm -Ln --stats --exact")
     counts, inside = {}, False
     wanted = f"{vip}:{port}"
     for line in out.splitlines():
@@ -97,6 +98,17 @@ def connection_counts(host, vip: str, port: int, protocol: str) -> dict[str, int
         elif parts[0] == "->" and inside and parts[1][0].isdigit():
             counts[parts[1]] = int(parts[2])
     return counts
+
+
+def counts_after(host, vip: str, port: int, protocol: str, before: dict[str, int], sent: int) -> dict[str, int]:
+    """The counts once they show `sent` more connections than `before` (folded), or after waiting
+    STATS_FOLD_SECONDS for that: the caller's assertions then say what is missing."""
+    deadline = time.monotonic() + STATS_FOLD_SECONDS
+    while True:
+        after = connection_counts(host, vip, port, protocol)
+        if sum(after.values()) - sum(before.values()) >= sent or time.monotonic() >= deadline:
+            return after
+        time.sleep(STATS_POLL_SECONDS)
 
 
 # A DNS query for the root's NS records: any DNS server answers it (if only with REFUSED), so a UDP service on

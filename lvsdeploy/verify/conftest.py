@@ -5,6 +5,9 @@ checked against the inventory's known_hosts file exactly as `lvsdeploy apply` do
 """
 
 import os
+import shutil
+import subprocess
+import tempfile
 
 import pytest
 import testinfra
@@ -59,20 +62,31 @@ def cluster(pytestconfig):
 
 @pytest.fixture(scope="session")
 def remote(cluster, tmp_path_factory):
-    """remote(name) -> a testinfra host for that inventory host."""
+    """remote(name) -> a testinfra host for that inventory host.
+
+    Every command to a host goes through one shared SSH connection (OpenSSH ControlMaster): the first
+    command sets it up, later ones skip the key exchange and login, which cost about a second each on a slow
+    host. The connections end with the session."""
     config = tmp_path_factory.mktemp("ssh") / "ssh_config"
+    # a short directory of its own: a control socket's path must fit in 108 bytes
+    sockets = tempfile.mkdtemp(prefix="lvsverify-")
     # reached exactly as lvsdeploy reaches them: ssh_config aliases, agent, jump hosts, checked host keys
-    config.write_text(ssh_config_text(list(cluster.hosts.values())))
+    config.write_text(ssh_config_text(list(cluster.hosts.values()))
+                      + f"\nHost *\n  ControlPath {sockets}/%C\n")
     cache = {}
 
     def get(name: str):
         if name not in cache:
             # sudo unless the login is root (the user may come from ssh_config, as for lvsdeploy itself)
             become = cluster.hosts[name].connection.become
-            cache[name] = testinfra.get_host(f"ssh://{name}", ssh_config=str(config), sudo=become)
+            cache[name] = testinfra.get_host(f"ssh://{name}", ssh_config=str(config), sudo=become,
+                                             controlpersist=300)
         return cache[name]
 
-    return get
+    yield get
+    for name in cache:
+        subprocess.run(["ssh", "-F", str(config), "-O", "exit", name], capture_output=True, timeout=30)
+    shutil.rmtree(sockets, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

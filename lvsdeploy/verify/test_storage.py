@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from . import spec
-from .checks import connection_counts, failure, fstab_entries, live_mounts, mount_matches, nfs_exports, wait_until
+from .checks import connection_counts, counts_after, failure, fstab_entries, live_mounts, mount_matches, nfs_exports, wait_until
 from .conftest import _cluster
 
 MOUNT_WAIT = float(os.environ.get("LVSDEPLOY_VERIFY_MOUNT_WAIT", "180"))
@@ -125,7 +125,7 @@ def _served_through_vip(cluster, remote, service, relative: PurePosixPath, token
     url = f"http://{service.vip}:{service.port}/{relative}"
     before = connection_counts(lb, str(service.vip), service.port, service.protocol)
     out = client.check_output(f"for i in $(seq {requests}); do curl -s --max-time 5 {url}; echo; done")
-    after = connection_counts(lb, str(service.vip), service.port, service.protocol)
+    after = counts_after(lb, str(service.vip), service.port, service.protocol, before, requests)
     answered = out.split().count(token)
     if answered != requests:
         # Which real server does not serve it: ask each one directly from the director (it reaches every RIP).

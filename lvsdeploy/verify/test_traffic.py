@@ -8,7 +8,7 @@ and the spread is counted by IPVS the same way."""
 import os
 import pytest
 
-from .checks import connection_counts, failure, udp_probe_command
+from .checks import connection_counts, counts_after, failure, udp_probe_command
 
 REQUESTS_PER_SERVER = int(os.environ.get("LVSDEPLOY_VERIFY_REQUESTS", "10"))
 TOLERANCE = 0.2   # rr/wrr: each server's count within 20% of its expected share of the requests
@@ -52,7 +52,7 @@ def _through_vip(service, cluster, remote, protocol: str, send) -> None:
     requests = REQUESTS_PER_SERVER * len([w for w in live.values() if w > 0])
     before = connection_counts(lb, str(service.vip), service.port, service.protocol)
     asked, unanswered = send(client, requests)
-    after = connection_counts(lb, str(service.vip), service.port, service.protocol)
+    after = counts_after(lb, str(service.vip), service.port, service.protocol, before, requests)
     assert not unanswered, failure(clients[0].name, asked, f"{requests} answered", f"{unanswered} without an answer")
     delta = {dest: after.get(dest, 0) - before.get(dest, 0) for dest in live}
     _assert_split(director.name, service, delta, live, requests)
