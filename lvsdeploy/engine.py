@@ -145,6 +145,8 @@ def _failure_text(plan: HostPlan, result) -> str:
         last = marks[-1]
         if last[0] == "handler":
             where = f"handler {' '.join(last[1:])}"
+        elif last[0] == "systemd":
+            where = "the reload of systemd after the last change (systemctl daemon-reload)"
         elif last[0] in ("done", "readback"):
             where = "the end of the script (every change ran; the session did not end cleanly)"
         else:

@@ -12,7 +12,7 @@ from .desired import host_vars
 from .facts import HostFacts
 from .model import Cluster, Host
 from .modules import MODULES, boot_file
-from .modules.base import Change, FactsRequest, ModuleError
+from .modules.base import SYSTEMD_FUNCTIONS, SYSTEMD_SETTLE, Change, FactsRequest, ModuleError
 from .roles import RenderedTask, RoleError, expand, roles_for
 
 APPLY_MARK = "@@lvsapply"
@@ -59,9 +59,12 @@ class HostPlan:
             lines.append(f"{guard} || lvs_stale=\"$lvs_stale, \"{shlex.quote(resource)}")
         lines.append('if [ -n "$lvs_stale" ]; then echo "lvsdeploy: changed since the plan was made'
                      f' (${{lvs_stale#, }}); run plan again" >&2; exit {EXIT_STALE}; fi')
+        lines.extend(SYSTEMD_FUNCTIONS)
         for i, planned in enumerate(self.changes):
             lines.append(f"echo {APPLY_MARK} {i}")
             lines.extend(planned.change.commands)
+        if self.changes:   # the one reload the changes left owed, before handlers and the read-back look at systemd
+            lines += [f"echo {APPLY_MARK} systemd", SYSTEMD_SETTLE]
         for i, (name, command) in enumerate(self.handlers):
             lines.append(f"echo {APPLY_MARK} handler {shlex.quote(name)}")
             lines.append(command)

@@ -46,6 +46,31 @@ class FactsRequest:
 
 q = shlex.quote
 
+# systemd reads unit files and /etc/fstab again only on `daemon-reload`, which takes seconds on a slow host.
+# So a change that edits them marks systemd stale (SYSTEMD_STALE), and a start or a stop runs SYSTEMD_FRESH
+# first (mount(8) reads /etc/fstab itself); a change of enablement only (`--no-reload enable`) leaves a reload
+# owed (SYSTEMD_OWED): systemd needs none to start the unit, only to report the new state. After the last
+# change the script settles what is left (SYSTEMD_SETTLE): one reload per host where there used to be one per
+# edit and one per `systemctl enable`. HostPlan.script defines the functions (SYSTEMD_FUNCTIONS).
+SYSTEMD_STALE = "lvs_systemd_stale=1"
+SYSTEMD_OWED = "lvs_systemd_owed=1"
+SYSTEMD_FRESH = "lvs_systemd_fresh"
+SYSTEMD_SETTLE = "lvs_systemd_settle"
+SYSTEMD_FUNCTIONS = (
+    "lvs_systemd_stale= lvs_systemd_owed=",
+    "lvs_systemd_reload() { if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; "
+    "lvs_systemd_stale= lvs_systemd_owed=; }",
+    f"{SYSTEMD_FRESH}() {{ if [ -n \"$lvs_systemd_stale\" ]; then lvs_systemd_reload; fi; }}",
+    f"{SYSTEMD_SETTLE}() {{ if [ -n \"$lvs_systemd_stale$lvs_systemd_owed\" ]; then lvs_systemd_reload; fi; }}",
+)
+# Where systemd finds units: a file written under one of these (a unit or a drop-in) makes it stale.
+SYSTEMD_UNIT_DIRS = ("/etc/systemd/system/", "/run/systemd/system/", "/lib/systemd/system/",
+                     "/usr/lib/systemd/system/", "/usr/local/lib/systemd/system/")
+
+
+def systemd_reads(path: str) -> bool:
+    return path.startswith(SYSTEMD_UNIT_DIRS)
+
 
 def file_guard(path: str, fact) -> tuple[str, ...]:
     """The guard for a change planned from `fact` (a FileFact): the file is still absent, or still has the

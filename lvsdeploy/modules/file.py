@@ -13,7 +13,8 @@ import hashlib
 import posixpath
 import re
 
-from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, check_args, choice, file_guard, q
+from lvsdeploy.modules.base import (SYSTEMD_STALE, Change, FactsRequest, ModuleError, check_args, choice, file_guard, q,
+                                    systemd_reads)
 
 NAME = "file"
 
@@ -98,6 +99,10 @@ def write_commands(path: str, content: bytes, mode: str, owner: str, group: str)
     )
 
 
+def _stale_if_unit(path: str) -> tuple[str, ...]:
+    return (SYSTEMD_STALE,) if systemd_reads(path) else ()
+
+
 def plan(args: dict, facts) -> list[Change]:
     a = _args(args)
     path = a["path"]
@@ -113,8 +118,8 @@ def plan(args: dict, facts) -> list[Change]:
     if a["state"] == "absent":
         if not fact.exists:
             return []
-        return [Change(resource, tuple(content_diff(path, fact.content, b"")) + ("- file",), (f"rm -f -- {q(path)}",),
-                       guards=file_guard(path, fact))]
+        return [Change(resource, tuple(content_diff(path, fact.content, b"")) + ("- file",),
+                       (f"rm -f -- {q(path)}", *_stale_if_unit(path)), guards=file_guard(path, fact))]
 
     meta = [
         f"~ {what} {getattr(fact, what)} -> {a[what]}"
@@ -125,7 +130,7 @@ def plan(args: dict, facts) -> list[Change]:
         diff = content_diff(path, fact.content if fact.exists else None, a["content"])
         if not diff:  # a new empty file, an unreadable one, or a difference in line endings only
             diff = ["+ empty file"] if not fact.exists else ["~ content differs (line endings or final newline)"]
-        commands = write_commands(path, a["content"], a["mode"], a["owner"], a["group"])
+        commands = (*write_commands(path, a["content"], a["mode"], a["owner"], a["group"]), *_stale_if_unit(path))
         return [Change(resource, tuple(diff + meta), commands, guards=file_guard(path, fact))]
     if not meta:
         return []

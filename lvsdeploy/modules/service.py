@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_bool, check_args, choice, q
+from lvsdeploy.modules.base import (SYSTEMD_FRESH, SYSTEMD_OWED, Change, FactsRequest, ModuleError, as_bool, check_args,
+                                    choice, q)
 
 NAME = "service"
 
@@ -50,17 +51,18 @@ def plan(args: dict, facts) -> list[Change]:
     # Nothing to disable or stop in a unit that does not exist.
     if a["enabled"] is True and enabled_now not in SATISFIES_ENABLED:
         diff += [f"- {enabled_now or 'not enabled'}", "+ enabled"]
-        commands.append(f"systemctl enable {q(name)}")
+        # --no-reload: the script reloads systemd once, at the end (see base.SYSTEMD_OWED)
+        commands += [f"systemctl --no-reload enable {q(name)}", SYSTEMD_OWED]
     elif a["enabled"] is False and found and enabled_now not in SATISFIES_DISABLED:
         diff += [f"- {enabled_now}", "+ disabled"]
-        commands.append(f"systemctl disable {q(name)}")
+        commands += [f"systemctl --no-reload disable {q(name)}", SYSTEMD_OWED]
 
     state = a["state"]
     if state == "started" and active_now not in RUNNING:
         diff += [f"- {active_now}", "+ active"]
-        commands.append(f"systemctl start {q(name)}")
+        commands += [SYSTEMD_FRESH, f"systemctl start {q(name)}"]
     elif state == "stopped" and found and active_now in RUNNING:
         diff += [f"- {active_now}", "+ inactive"]
-        commands.append(f"systemctl stop {q(name)}")
+        commands += [SYSTEMD_FRESH, f"systemctl stop {q(name)}"]
 
     return [Change(f"service {name}", tuple(diff), tuple(commands))] if commands else []

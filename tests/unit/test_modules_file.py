@@ -10,7 +10,7 @@ import pytest
 from lvsdeploy.facts import FileFact, HostFacts
 from lvsdeploy.facts.files import files_snippet, parse_files
 from lvsdeploy.modules import file
-from lvsdeploy.modules.base import ModuleError
+from lvsdeploy.modules.base import SYSTEMD_STALE, ModuleError
 
 PATH = "/etc/sysctl.d/90-lvsdeploy.conf"
 ME, MY_GROUP = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
@@ -56,6 +56,21 @@ def test_absent_removes_and_a_directory_is_refused():
     assert file.plan({"path": PATH, "state": "absent"}, facts_with(FileFact(False))) == []
     with pytest.raises(ModuleError, match="directory"):
         file.plan({"path": PATH, "content": ""}, facts_with(FileFact(True, None, "0755", "root", "root", "directory")))
+
+
+def test_a_unit_file_written_or_removed_leaves_systemd_stale():
+    # systemd reads a unit again only on daemon-reload; the script reloads once, when a command needs it.
+    unit = "/etc/systemd/system/lvsdeploy-network.service"
+    (written,) = file.plan({"path": unit, "content": "[Unit]\n"}, HostFacts(files={unit: FileFact(False)}))
+    assert written.commands[-2:] == (f'mv -f -- "$lvs_tmp" {unit}', SYSTEMD_STALE)
+    (removed,) = file.plan({"path": unit, "state": "absent"}, HostFacts(files={unit: existing(b"[Unit]\n")}))
+    assert removed.commands == (f"rm -f -- {unit}", SYSTEMD_STALE)
+    # Another file, or only the mode of a unit, is nothing systemd has to read again.
+    (other,) = file.plan({"path": PATH, "content": "x\n"}, facts_with(FileFact(False)))
+    assert SYSTEMD_STALE not in other.commands
+    (mode,) = file.plan({"path": unit, "content": "[Unit]\n", "mode": "0600"},
+                        HostFacts(files={unit: existing(b"[Unit]\n")}))
+    assert mode.commands == (f"chmod 0600 {unit}",)
 
 
 @pytest.mark.parametrize("mode", ["0o644", "rw-r--r--", "99999", 420, 644])

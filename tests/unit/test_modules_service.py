@@ -1,10 +1,11 @@
-"""service: enable/start from is-enabled/is-active answers; not-found units are still started."""
+"""service: enable/start from is-enabled/is-active answers; not-found units are still started. Enabling does not
+reload systemd (each reload costs seconds): it marks systemd stale, and a start or stop refreshes it first."""
 
 import pytest
 
 from lvsdeploy.facts import HostFacts, UnitFact
 from lvsdeploy.modules import service
-from lvsdeploy.modules.base import ModuleError
+from lvsdeploy.modules.base import SYSTEMD_FRESH, SYSTEMD_OWED, ModuleError
 
 
 def facts(load, enabled, active):
@@ -14,7 +15,8 @@ def facts(load, enabled, active):
 def test_enable_and_start_then_nothing():
     args = {"name": "ipvsadm", "enabled": True, "state": "started"}
     (change,) = service.plan(args, facts("loaded", "disabled", "inactive"))
-    assert change.commands == ("systemctl enable ipvsadm", "systemctl start ipvsadm")
+    assert change.commands == ("systemctl --no-reload enable ipvsadm", SYSTEMD_OWED,
+                               SYSTEMD_FRESH, "systemctl start ipvsadm")
     assert change.diff == ("- disabled", "+ enabled", "- inactive", "+ active")
     assert service.plan(args, facts("loaded", "enabled", "active")) == []
 
@@ -22,13 +24,15 @@ def test_enable_and_start_then_nothing():
 def test_not_found_unit_is_planned_anyway():
     # A package installed earlier in the same apply may provide it.
     (change,) = service.plan({"name": "ipvsadm", "enabled": True, "state": "started"}, HostFacts())
-    assert change.commands == ("systemctl enable ipvsadm", "systemctl start ipvsadm")
+    assert change.commands == ("systemctl --no-reload enable ipvsadm", SYSTEMD_OWED,
+                               SYSTEMD_FRESH, "systemctl start ipvsadm")
 
 
 def test_stop_disable_and_nothing_to_stop_when_not_found():
     args = {"name": "ipvsadm", "enabled": "no", "state": "stopped"}
     (change,) = service.plan(args, facts("loaded", "enabled", "active"))
-    assert change.commands == ("systemctl disable ipvsadm", "systemctl stop ipvsadm")
+    assert change.commands == ("systemctl --no-reload disable ipvsadm", SYSTEMD_OWED,
+                               SYSTEMD_FRESH, "systemctl stop ipvsadm")
     assert service.plan(args, facts("loaded", "disabled", "inactive")) == []
     assert service.plan(args, facts("not-found", "", "inactive")) == []
 
@@ -38,10 +42,11 @@ def test_static_units_cannot_be_enabled_and_need_not_be():
 
 
 def test_start_only_and_stop_only():
+    # Nothing edited here, but an earlier change of the script may have been (the refresh is a no-op if not).
     (change,) = service.plan({"name": "ipvsadm", "state": "started"}, facts("loaded", "disabled", "failed"))
-    assert change.commands == ("systemctl start ipvsadm",)
+    assert change.commands == (SYSTEMD_FRESH, "systemctl start ipvsadm")
     (change,) = service.plan({"name": "ipvsadm", "state": "stopped"}, facts("loaded", "enabled", "active"))
-    assert change.commands == ("systemctl stop ipvsadm",)
+    assert change.commands == (SYSTEMD_FRESH, "systemctl stop ipvsadm")
 
 
 @pytest.mark.parametrize("state", ["restarted", "reloaded"])

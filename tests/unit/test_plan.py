@@ -4,8 +4,9 @@ leaves behind (idempotence); what facts are read; the apply script and how its f
 A fresh host is described in fixtures/plan/<mode>.yml with the plan expected for it. The converged host is
 not written by hand: `FakeHost` runs the plan's apply script against a copy of the facts, line by line, the
 way a Debian host would (the guards first, against its own state; then a tool must be installed before it is
-used, a sysctl key exists only once its module is loaded, a unit must be written before it is enabled), so
-that the test also proves the commands produce the state the modules asked for.
+used, a sysctl key exists only once its module is loaded, a unit must be written before it is enabled, and
+systemd sees a unit file, an enablement or fstab only after a reload), so that the test also proves the
+commands produce the state the modules asked for, and counts the reloads they cost.
 """
 
 import base64
@@ -28,8 +29,9 @@ from lvsdeploy.facts import (
 )
 from lvsdeploy.facts.ipvs import rows_digest, rows_guard
 from lvsdeploy.inventory import load_cluster
-from lvsdeploy.modules import ipvs as ipvs_module
-from lvsdeploy.modules.base import Change, FactsRequest, file_guard
+from lvsdeploy.modules import MODULES, ipvs as ipvs_module
+from lvsdeploy.modules.base import (SYSTEMD_FRESH, SYSTEMD_FUNCTIONS, SYSTEMD_OWED, SYSTEMD_SETTLE, SYSTEMD_STALE, Change,
+                                    FactsRequest, file_guard)
 from lvsdeploy import plan as plan_module
 from lvsdeploy import roles as roles_module
 from lvsdeploy.plan import APPLY_MARK, EXIT_STALE, HostPlan, PlannedChange, facts_request, host_tasks, plan_host
@@ -112,6 +114,8 @@ IPVS_RULES = "/etc/lvsdeploy/ipvs.rules"  # lvs_ipvs_rules_file's default (roles
 # The last line of the guard block, as an operator reads it on stderr; 76 is plan.EXIT_STALE.
 STALE_CHECK = ('if [ -n "$lvs_stale" ]; then echo "lvsdeploy: changed since the plan was made (${lvs_stale#, }); '
                'run plan again" >&2; exit 76; fi')
+# What systemd reads only at daemon-reload: lvsdeploy's units, and fstab (for its mount units).
+SYSTEMD_READS = ("/etc/systemd/system/", "/etc/fstab")
 GUARD_LINE = re.compile(r'(?P<guard>.+) \|\| lvs_stale="\$lvs_stale, "(?P<resource>.+)')
 
 
@@ -122,10 +126,21 @@ class FakeHost:
         self.facts = copy.deepcopy(facts)
         self.tmp: dict[str, object] = {}
         self.stderr = ""
+        # systemd: the files it reads that were written since its last reload, the unit-file states set with
+        # --no-reload that it has not read yet, and how often it reloaded. The script's own flag,
+        # lvs_systemd_stale, is None until the script sets it.
+        self.unread: set[str] = set()
+        self.unit_file_states: dict[str, str] = {}
+        self.reloads = 0
+        self.systemd_stale: bool | None = None
+        self.systemd_owed = False
+        self.functions_defined = 0
 
     def run(self, plan: HostPlan) -> HostFacts:
         status = self.run_script(plan.script())
         assert status == 0, self.stderr
+        # systemd must not be left with the units and fstab it read before the script wrote them.
+        assert not self.unread, f"no daemon-reload after writing {', '.join(sorted(self.unread))}"
         return self.facts
 
     def run_script(self, script: str) -> int:
@@ -193,8 +208,44 @@ class FakeHost:
         package = TOOLS[tool]
         assert self.facts.packages.get(package), f"{tool} used before {package} is installed"
 
+    def systemd_script(self, line: str) -> bool:
+        """The script's own systemd bookkeeping (modules/base.py), as sh runs it
+        (test_systemd_functions_in_sh_reload_only_when_needed); False for any other line."""
+        if line == SYSTEMD_FUNCTIONS[0]:
+            self.systemd_stale, self.systemd_owed = False, False
+        elif line in SYSTEMD_FUNCTIONS[1:]:
+            self.functions_defined += 1
+        elif line in (SYSTEMD_STALE, SYSTEMD_OWED):
+            assert self.systemd_stale is not None, "sh: lvs_systemd_stale: parameter not set"
+            if line == SYSTEMD_STALE:
+                self.systemd_stale = True
+            else:
+                self.systemd_owed = True
+        elif line in (SYSTEMD_FRESH, SYSTEMD_SETTLE):
+            assert self.functions_defined == len(SYSTEMD_FUNCTIONS) - 1, f"sh: {line}: not found"
+            assert self.systemd_stale is not None, "sh: lvs_systemd_stale: parameter not set"
+            # fresh: only what a start or a stop needs (files systemd reads); settle: anything left owed
+            if self.systemd_stale or (line == SYSTEMD_SETTLE and self.systemd_owed):
+                self.daemon_reload()
+                self.systemd_stale, self.systemd_owed = False, False
+        else:
+            return False
+        return True
+
+    def daemon_reload(self) -> None:
+        """systemd reads its files again; `systemctl show` (the facts) now reports the unit-file states set
+        with --no-reload since the last reload."""
+        self.reloads += 1
+        self.unread.clear()
+        for unit, state in self.unit_file_states.items():
+            old = self.facts.units.get(unit) or UnitFact("loaded", "", "inactive")
+            self.facts.units[unit] = UnitFact("loaded", state, old.active)
+        self.unit_file_states.clear()
+
     def command(self, command: str) -> None:
         f = self.facts
+        if self.systemd_script(command):
+            return
         install = re.search(r"apt-get install -y --no-install-recommends ([a-z0-9+. -]+?) \|\|", command)
         if install:
             f.packages.update({name: "1.0" for name in install.group(1).split()})
@@ -219,8 +270,8 @@ class FakeHost:
         if tool == "mv":
             f.files[rest[-1]] = FileFact(True, self.tmp["content"], self.tmp["mode"], self.tmp["owner"],
                                          self.tmp["group"], "file")
-            return
-        if command == "if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi":
+            if rest[-1].startswith(SYSTEMD_READS):
+                self.unread.add(rest[-1])
             return
         if tool == "systemctl":
             self.systemctl(rest)
@@ -251,18 +302,26 @@ class FakeHost:
 
     def systemctl(self, args: list[str]) -> None:
         f = self.facts
-        verb, unit = args[0], args[-1]
+        no_reload = args[0] == "--no-reload"
+        verb, unit = args[no_reload], args[-1]
         if verb == "daemon-reload":
+            self.daemon_reload()
             return
-        # A unit is lvsdeploy's file or a package's; either must be there before it is enabled or started.
+        # A unit is lvsdeploy's file or a package's (whose postinst reloads systemd); either must be there
+        # before it is enabled or started.
         provided = {"nfs-server.service": "nfs-kernel-server"}
-        assert f.files.get(f"/etc/systemd/system/{unit}", FileFact(False)).exists or \
+        path = f"/etc/systemd/system/{unit}"
+        assert f.files.get(path, FileFact(False)).exists or \
             f.packages.get(provided.get(unit, "")), f"Unit {unit} does not exist"
-        old = f.units.get(unit) or UnitFact("loaded", "disabled", "inactive")
-        if verb == "enable":
-            f.units[unit] = UnitFact("loaded", "enabled", old.active)
-        elif verb == "start":
-            f.units[unit] = UnitFact("loaded", old.enabled, "active")
+        if verb in ("enable", "disable"):
+            # Without --no-reload, systemctl reloads systemd itself: seconds on a slow host, once per unit.
+            assert no_reload, f"systemctl {verb} {unit} reloads systemd: the script reloads once, at the end"
+            self.unit_file_states[unit] = f"{verb}d"   # the symlinks; systemd reports them after a reload
+        elif verb in ("start", "stop"):
+            # systemd would run the unit it read at its last reload (and warn that it changed on disk).
+            assert path not in self.unread, f"{unit} changed on disk: run 'systemctl daemon-reload' before {verb}"
+            old = f.units.get(unit) or UnitFact("loaded", "disabled", "inactive")
+            f.units[unit] = UnitFact("loaded", old.enabled, "active" if verb == "start" else "inactive")
         else:
             raise AssertionError(f"FakeHost does not know: systemctl {' '.join(args)}")
 
@@ -354,11 +413,72 @@ def test_fresh_host_gets_the_expected_resources_in_order(mode, name):
 @pytest.mark.parametrize("mode,name", CASES)
 def test_converged_host_has_an_empty_plan(mode, name):
     c, host, facts = fresh(mode, name)
-    converged = FakeHost(facts).run(plan_host(host_tasks(c, host), facts))
+    target = FakeHost(facts)
+    converged = target.run(plan_host(host_tasks(c, host), facts))
+    # Each reload costs seconds on a slow host: a fresh director or real server needs one, after its last change
+    # (the fixtures' `reloads`).
+    assert target.reloads == fixture(mode, name)["reloads"]
     again = plan_host(host_tasks(c, host), converged)
     assert again.error is None
     assert [p.change.resource for p in again.changes] == []
     assert again.handlers == []
+
+
+def without_line(script: str, line: str, before: str) -> str:
+    """The script with the one `line` that comes right before the line `before` taken out."""
+    lines = script.splitlines()
+    i = lines.index(before)
+    assert lines[i - 1] == line
+    return "\n".join(lines[:i - 1] + lines[i:]) + "\n"
+
+
+def test_the_fake_host_needs_the_final_reload_to_converge():
+    # Without the script's last refresh, systemd never reads the boot units nor their enablement: the facts
+    # still say "not enabled", so the next plan enables them again.
+    c, host, facts = fresh("dr", "director1")
+    target = FakeHost(facts)
+    assert target.run_script(without_line(plan_host(host_tasks(c, host), facts).script(), SYSTEMD_SETTLE,
+                                          f"echo {APPLY_MARK} done")) == 0
+    assert target.reloads == 0
+    assert target.unread == {"/etc/systemd/system/lvsdeploy-network.service",
+                             "/etc/systemd/system/lvsdeploy-ipvs.service"}
+    again = plan_host(host_tasks(c, host), target.facts)
+    assert [p.change.resource for p in again.changes] == ["service lvsdeploy-network.service",
+                                                          "service lvsdeploy-ipvs.service"]
+
+
+def test_a_unit_written_then_started_is_reloaded_between_once():
+    # The file and service modules as a role would chain them: the start waits for one reload, the final
+    # refresh has nothing left to do.
+    unit = "/etc/systemd/system/lvsdeploy-demo.service"
+    facts = HostFacts(files={unit: FileFact(False)},
+                      units={"lvsdeploy-demo.service": UnitFact("not-found", "", "inactive")})
+    changes = [*MODULES["file"].plan({"path": unit, "content": "[Service]\nExecStart=/bin/true\n"}, facts),
+               *MODULES["service"].plan({"name": "lvsdeploy-demo.service", "state": "started"}, facts)]
+    plan = HostPlan("rs1", [PlannedChange("demo", change) for change in changes])
+    target = FakeHost(facts)
+    assert target.run(plan).units["lvsdeploy-demo.service"].active == "active"
+    assert target.reloads == 1
+    # A unit file that did not mark systemd stale: systemd would start the unit it read before.
+    with pytest.raises(AssertionError, match="lvsdeploy-demo.service changed on disk"):
+        FakeHost(facts).run_script(without_line(plan.script(), SYSTEMD_STALE, f"echo {APPLY_MARK} 1"))
+
+
+def test_an_fstab_line_restored_alone_costs_one_reload():
+    # The share is still mounted; only its fstab line was lost. mount(8) needs no reload, but systemd must read
+    # the new fstab by the end of the script.
+    c, host, facts = fresh("dr", "rs1")
+    converged = FakeHost(facts).run(plan_host(host_tasks(c, host), facts))
+    converged.files["/etc/fstab"] = copy.deepcopy(FRESH_FILES["/etc/fstab"])
+    plan = plan_host(host_tasks(c, host), converged)
+    assert [p.change.resource for p in plan.changes] == ["file /etc/fstab"]
+    target = FakeHost(converged)
+    assert plan_host(host_tasks(c, host), target.run(plan)).changes == []
+    assert target.reloads == 1
+    # An fstab write that did not mark systemd stale leaves it with the old fstab.
+    unmarked = FakeHost(converged)
+    assert unmarked.run_script(without_line(plan.script(), SYSTEMD_STALE, f"echo {APPLY_MARK} systemd")) == 0
+    assert (unmarked.reloads, unmarked.unread) == (0, {"/etc/fstab"})
 
 
 def test_dr_realserver_fixes_arp_before_the_vip_appears():
@@ -432,20 +552,31 @@ def test_director_boot_rules_restore_the_planned_table():
     assert "ExecStart=/bin/sh -c 'ipvsadm -R < /etc/lvsdeploy/ipvs.rules'" in unit
 
 
-def test_handler_is_notified_once_and_only_when_its_task_changes():
-    c, host, facts = fresh("dr", "director1")
+def test_handler_is_notified_only_when_its_task_changes():
+    c, host, facts = fresh("dr", "storage1")
     plan = plan_host(host_tasks(c, host), facts)
-    # Two unit files notify "reload systemd"; it runs once.
-    assert plan.handlers == [("reload systemd", "systemctl daemon-reload")]
+    assert plan.handlers == [("reload exports", "exportfs -ra")]
     converged = FakeHost(facts).run(plan)
     # Only a file that does not notify changes: no handler.
     converged.files["/etc/lvsdeploy/README"] = FileFact(True, b"old\n", "0644", "root", "root", "file")
     plan = plan_host(host_tasks(c, host), converged)
     assert [p.change.resource for p in plan.changes] == ["file /etc/lvsdeploy/README"]
     assert plan.handlers == []
-    # One notifying file changes: the handler is back.
+    # The exports file changes: the handler is back.
+    converged.files["/etc/exports.d/lvsdeploy.exports"].content += b"# edited\n"
+    assert plan_host(host_tasks(c, host), converged).handlers == [("reload exports", "exportfs -ra")]
+
+
+def test_a_unit_file_edited_by_hand_is_rewritten_and_reloaded_without_a_handler():
+    c, host, facts = fresh("dr", "director1")
+    converged = FakeHost(facts).run(plan_host(host_tasks(c, host), facts))
     converged.files["/etc/systemd/system/lvsdeploy-network.service"].content += b"# edited\n"
-    assert plan_host(host_tasks(c, host), converged).handlers == [("reload systemd", "systemctl daemon-reload")]
+    plan = plan_host(host_tasks(c, host), converged)
+    assert [p.change.resource for p in plan.changes] == ["file /etc/systemd/system/lvsdeploy-network.service"]
+    assert plan.handlers == []
+    target = FakeHost(converged)
+    assert plan_host(host_tasks(c, host), target.run(plan)).changes == []
+    assert target.reloads == 1
 
 
 def test_partly_converged_host_plans_only_the_difference():
@@ -557,9 +688,11 @@ def test_script_is_valid_sh_with_every_command_in_order(mode, name):
     for p in plan.changes:
         if p.change.resource.startswith(("file ", "ipvs ")):
             assert p.change.guards, p.change.resource
-    expected = []
+    expected = list(SYSTEMD_FUNCTIONS)
     for i, planned in enumerate(plan.changes):
         expected += [f"echo {APPLY_MARK} {i}", *planned.change.commands]
+    # systemd reloaded once more if a change left it stale, before the handlers and the read-back look at it
+    expected += [f"echo {APPLY_MARK} systemd", SYSTEMD_SETTLE]
     for name_, command in plan.handlers:
         expected += [f"echo {APPLY_MARK} handler {shlex.quote(name_)}", command]
     expected.append(f"echo {APPLY_MARK} done")
@@ -582,7 +715,8 @@ def test_director_guards_on_a_fresh_host():
 
 def test_script_of_an_empty_plan_only_reports_done():
     script = HostPlan("rs1").script()
-    assert script.splitlines()[2:] == ["lvs_stale=", STALE_CHECK, f"echo {APPLY_MARK} done"]
+    # Nothing changed, nothing to reload: the functions are defined, never called.
+    assert script.splitlines()[2:] == ["lvs_stale=", STALE_CHECK, *SYSTEMD_FUNCTIONS, f"echo {APPLY_MARK} done"]
     subprocess.run(["sh", "-n"], input=script, text=True, check=True)
     result = run_sh(script)
     assert (result.returncode, result.stdout, result.stderr) == (0, f"{APPLY_MARK} done\n", "")
@@ -668,7 +802,7 @@ def test_guard_block_in_sh_lets_an_unchanged_host_through(tmp_path):
     plan, conf, new, ran = guarded_file_plan(tmp_path)
     result = run_sh(plan.script())
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [f"{APPLY_MARK} 0", f"{APPLY_MARK} 1",
+    assert result.stdout.splitlines() == [f"{APPLY_MARK} 0", f"{APPLY_MARK} 1", f"{APPLY_MARK} systemd",
                                           f"{APPLY_MARK} handler reload systemd", f"{APPLY_MARK} done"]
     assert conf.read_bytes() == b"new\n" and new.exists() and ran.exists()
     # A file that could not be read has no guard (there is nothing to compare): it does not block.
@@ -714,6 +848,42 @@ def test_failure_text_names_a_failing_handler():
     text = _failure_text(plan, remote(result))
     assert text.startswith("rs1: failed at handler reload systemd:")
     assert "Failed to reload daemon" in text
+
+
+def test_failure_text_names_the_reload_after_the_last_change():
+    plan = two_change_plan()
+    stdout = f"{APPLY_MARK} 0\narp ok\n{APPLY_MARK} 1\n{APPLY_MARK} systemd\n"
+    text = _failure_text(plan, RemoteResult(1, stdout, "Failed to reload daemon: Connection timed out\n"))
+    assert text == ("rs1: failed at the reload of systemd after the last change (systemctl daemon-reload):\n"
+                    "arp ok\nFailed to reload daemon: Connection timed out")
+
+
+def test_systemd_functions_in_sh_reload_only_when_needed(tmp_path):
+    # What FakeHost assumes of the script's functions, in the real sh: fresh reloads only when a change marked
+    # systemd stale since the last reload; settle also when an enablement left one owed; a reload clears both;
+    # only on a host that runs systemd (here a temp dir stands for /run/systemd/system); a failing reload
+    # stops the script.
+    booted = tmp_path / "systemd"
+    booted.mkdir()
+    functions = [line.replace("/run/systemd/system", str(booted)) for line in SYSTEMD_FUNCTIONS]
+    assert functions != list(SYSTEMD_FUNCTIONS)
+    steps = [SYSTEMD_FRESH, SYSTEMD_SETTLE, "echo nothing edited",
+             SYSTEMD_STALE, SYSTEMD_STALE, SYSTEMD_FRESH, "echo two edits",
+             SYSTEMD_FRESH, "echo nothing since",
+             SYSTEMD_OWED, SYSTEMD_FRESH, "echo an enablement is no reason to reload before a start",
+             SYSTEMD_SETTLE, "echo settled", SYSTEMD_SETTLE, "echo nothing left",
+             SYSTEMD_STALE, f"rmdir {booted}", SYSTEMD_SETTLE, 'echo "no systemd, stale=$lvs_systemd_stale."']
+    fake = 'systemctl() { echo "systemctl $*"; }'   # a function comes before PATH: nothing real reloads
+    result = run_sh("\n".join(["set -eu", fake, *functions, *steps]))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == ["nothing edited", "systemctl daemon-reload", "two edits",
+                                          "nothing since", "an enablement is no reason to reload before a start",
+                                          "systemctl daemon-reload", "settled", "nothing left",
+                                          "no systemd, stale=."]
+    booted.mkdir()
+    failing = 'systemctl() { echo "Failed to reload daemon" >&2; return 1; }'
+    result = run_sh("\n".join(["set -eu", failing, *functions, SYSTEMD_STALE, SYSTEMD_FRESH, "echo not reached"]))
+    assert (result.returncode, result.stdout) == (1, "")
 
 
 def test_failure_text_before_the_first_change():

@@ -36,7 +36,18 @@ def test_every_notified_handler_is_defined_by_a_role_applied_with_it():
 
 
 def test_handlers_are_shell_commands():
-    assert load_role("common").handlers == {"reload systemd": "systemctl daemon-reload"}
+    assert load_role("storage").handlers == {"reload exports": "exportfs -ra"}
+    assert load_role("common").handlers == {}
+
+
+@pytest.mark.parametrize("name", ROLE_NAMES)
+def test_no_role_reloads_systemd_itself(name):
+    # The apply script reloads systemd once, when its changes need it (plan.HostPlan.script); a handler or a
+    # command doing it again would cost seconds per reload on a slow host.
+    role = load_role(name)
+    assert not any("daemon-reload" in command for command in role.handlers.values())
+    assert not any("daemon-reload" in str(task.args) for task in role.tasks)
+    assert not any("systemd" in handler for task in role.tasks for handler in task.notify)
 
 
 def test_defaults_are_loaded():
@@ -141,7 +152,7 @@ def test_template_task_becomes_a_file_task_rendered_from_the_roles_own_templates
     (rendered,) = expand(boot, task, {**load_role("director").defaults, "group_names": ["all", "directors"]})
     assert rendered.module == "file"
     assert rendered.label == "boot: boot unit restoring the IPVS table"
-    assert rendered.notify == ("reload systemd",)
+    assert rendered.notify == ()   # the script reloads systemd after writing a unit, not a handler
     assert rendered.args["path"] == "/etc/systemd/system/lvsdeploy-ipvs.service"
     assert "ExecStart=/bin/sh -c 'ipvsadm -R < /etc/lvsdeploy/ipvs.rules'" in rendered.args["content"]
     assert (roles.ROLES_DIR / "boot" / "templates" / "lvsdeploy-ipvs.service.j2").is_file()
