@@ -1,13 +1,16 @@
-"""Facts, then a plan, then one apply: the stages over all hosts, phase by phase, hosts in parallel.
+"""Facts, then a plan, then one apply: the stages over all hosts, in parallel where safe.
 
-Phases: storage, then real servers, then directors, so exports exist before mounts and the VIP is
-announced only when the real servers are ready for it. A stop request (the first Ctrl-C) starts no new host
-and no new phase; hosts already applying finish (their scripts run detached on the hosts anyway).
+Every host's facts are read at once. Applying keeps one safety order: a share's clients wait for its server
+(the export exists before the mount) and a director waits for the real servers of its services (they are
+ready before the VIP is announced for them). Phases (storage, real servers, directors) say which of two
+related hosts goes first; nothing else waits: a host starts as soon as the hosts it depends on are done. A
+failed host stops only the hosts that depend on it. A stop request (the first Ctrl-C) starts no new host;
+hosts already applying finish (their scripts run detached on the hosts anyway).
 """
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from . import facts as facts_pkg
@@ -158,22 +161,47 @@ def _failure_text(plan: HostPlan, result) -> str:
     return f"{plan.host}: failed at {where}:\n{output.strip()[-1500:]}"
 
 
+def depends_on(cluster: Cluster, host: Host) -> set[str]:
+    """The hosts whose apply must be done before this host's starts: the servers of the shares it mounts, and
+    for a director the real servers of the virtual services."""
+    needs = {share.server for share in cluster.shares if host.name in (share.clients or [])}
+    if "directors" in host.groups:
+        needs |= {rs.host for service in cluster.services for rs in service.realservers}
+    return needs - {host.name}
+
+
 def apply_all(cluster: Cluster, runs: list[list[HostRun]], forks: int = 5, limits: ApplyLimits | None = None) -> None:
-    """Apply phase by phase; a failed host stops the later phases (their hosts are marked skipped), and so does
-    a stop request."""
+    """Apply every pending host as soon as the hosts it depends on (in earlier phases) are done. A host whose
+    dependency failed or was skipped is skipped, and so is every host not started when a stop is requested."""
     limits = limits or ApplyLimits()
-    failed = False
-    for phase in runs:
-        todo = [r for r in phase if r.status == "pending"]
-        if failed or limits.stop.is_set():
-            why = "an earlier phase failed" if failed else "interrupted before this host started"
-            for r in todo:
-                r.status, r.error = "skipped", why
-            continue
-        if todo:
-            with ThreadPoolExecutor(max(1, min(forks, len(todo)))) as pool:
-                list(pool.map(lambda r: _apply_one(cluster, r, limits), todo))
-        failed = failed or any(r.status == "failed" for r in phase)
+    phase_of = {r.host.name: i for i, phase in enumerate(runs) for r in phase}
+    by_name = {r.host.name: r for phase in runs for r in phase}
+    # only earlier phases: two hosts of one phase never wait for each other (a host in several groups runs in
+    # its first phase, and a dependency outside --limit is not applied by this run)
+    waits_for = {name: sorted(d for d in depends_on(cluster, run.host) if phase_of.get(d, len(runs)) < phase_of[name])
+                 for name, run in by_name.items()}
+    todo = [r for phase in runs for r in phase if r.status == "pending"]
+    running = {}
+    with ThreadPoolExecutor(max(1, min(forks, len(todo) or 1))) as pool:
+        while todo or running:
+            for run in list(todo):
+                blockers = [by_name[d] for d in waits_for[run.host.name]]
+                stopped = [b.host.name for b in blockers if b.status in ("failed", "skipped")]
+                if stopped or limits.stop.is_set():
+                    todo.remove(run)
+                    run.status = "skipped"
+                    run.error = ("interrupted before this host started" if limits.stop.is_set()
+                                 else f"not applied: {', '.join(stopped)}, which it depends on, did not apply")
+                elif all(b.status in ("ok", "changed") for b in blockers):
+                    todo.remove(run)
+                    running[pool.submit(_apply_one, cluster, run, limits)] = run
+            if running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    running.pop(future)
+                    future.result()   # _apply_one reports a host's failure in its run; anything else is a bug
+            elif todo:   # cannot happen: every dependency is in an earlier phase, so some host can always start
+                raise RuntimeError(f"no host can start: {', '.join(r.host.name for r in todo)}")
 
 
 def close_all(runs: list[list[HostRun]]) -> None:

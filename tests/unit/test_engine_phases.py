@@ -1,5 +1,6 @@
 """engine.py: phases (storage -> real servers -> directors, --limit, one run per host), and plan/apply over
-fake sessions: a failed host stops the later phases, a host that does not converge fails."""
+fake sessions: a host waits only for the hosts it depends on, a failed host stops the hosts that depend on it,
+a host that does not converge fails."""
 
 import threading
 from pathlib import Path
@@ -170,7 +171,7 @@ def test_a_failed_realserver_stops_the_directors(dr, fake):
     assert rs1.error.startswith("rs1: failed at change address 10.20.0.10/32 dev lo (demo: address 10.20.0.10/32 "
                                 "dev lo):")
     assert "RTNETLINK answers: Operation not permitted" in rs1.error
-    assert runs[2][0].error == "an earlier phase failed"
+    assert runs[2][0].error == "not applied: rs1, which it depends on, did not apply"
     assert "director1" not in [host for host, _ in fake["log"]]
 
 
@@ -283,3 +284,66 @@ def test_the_readback_is_not_under_set_e(tmp_path):
                          capture_output=True, text=True)
     assert ran.returncode == 0
     assert ran.stdout.endswith(f"{APPLY_MARK} done\n{READBACK_MARK}\nfirst\nsecond\n")
+
+
+# ---- dependencies: a host waits only for the hosts it depends on ---------------------------------------------
+
+@pytest.fixture
+def one_client(tmp_path):
+    """dr.yml with the share mounted by rs2 only: rs1 depends on no storage node."""
+    text = (REPO / "inventories" / "examples" / "dr.yml").read_text()
+    assert "clients: [rs1, rs2]" in text
+    path = tmp_path / "inv.yml"
+    path.write_text(text.replace("clients: [rs1, rs2]", "clients: [rs2]"))
+    return load_cluster(path)
+
+
+def test_dependencies_are_share_servers_and_a_directors_realservers(one_client, dr):
+    assert engine.depends_on(dr, dr.hosts["rs1"]) == {"storage1"}
+    assert engine.depends_on(one_client, one_client.hosts["rs1"]) == set()
+    assert engine.depends_on(one_client, one_client.hosts["rs2"]) == {"storage1"}
+    assert engine.depends_on(dr, dr.hosts["director1"]) == {"rs1", "rs2"}
+    assert engine.depends_on(dr, dr.hosts["storage1"]) == set()
+
+
+def test_a_host_starts_as_soon_as_its_own_dependencies_are_done(one_client, fake):
+    # rs1 mounts nothing: it starts while storage1 is still applying; rs2 waits for storage1, and director1
+    # for both real servers.
+    fake["plans"] = {name: [HostPlan(name, [change(f"file /etc/{name}")]), HostPlan(name)]
+                     for name in ("storage1", "rs1", "rs2", "director1")}
+    rs1_started = threading.Event()
+    events: list[str] = []
+    real_run_apply = FakeSession.run_apply
+
+    def record(session, *args):
+        name = session.host.name
+        events.append(f"{name} start")
+        if name == "rs1":
+            rs1_started.set()
+        if name == "storage1":
+            rs1_started.wait(5)   # storage1 is slow: it finishes only once rs1 has started (or after 5 s)
+        result = real_run_apply(session, *args)
+        events.append(f"{name} end")
+        return result
+
+    FakeSession.run_apply = record
+    try:
+        runs = engine.plan_all(one_client, forks=4)
+        engine.apply_all(one_client, runs, forks=4)
+    finally:
+        FakeSession.run_apply = real_run_apply
+    assert statuses(runs) == {"storage1": "changed", "rs1": "changed", "rs2": "changed", "director1": "changed"}
+    assert events.index("rs1 start") < events.index("storage1 end") < events.index("rs2 start")
+    assert max(events.index("rs1 end"), events.index("rs2 end")) < events.index("director1 start")
+
+
+def test_a_failed_storage_node_skips_its_clients_and_the_directors_only(one_client, fake):
+    fake["plans"] = {name: [HostPlan(name, [change(f"file /etc/{name}")]), HostPlan(name)]
+                     for name in ("storage1", "rs1", "rs2", "director1")}
+    fake["results"] = {"storage1": RemoteResult(1, f"{APPLY_MARK} 0\n", "exportfs: bad export\n")}
+    runs = engine.plan_all(one_client, forks=2)
+    engine.apply_all(one_client, runs, forks=2)
+    by_name = {r.host.name: r for phase in runs for r in phase}
+    assert statuses(runs) == {"storage1": "failed", "rs1": "changed", "rs2": "skipped", "director1": "skipped"}
+    assert by_name["rs2"].error == "not applied: storage1, which it depends on, did not apply"
+    assert by_name["director1"].error == "not applied: rs2, which it depends on, did not apply"
