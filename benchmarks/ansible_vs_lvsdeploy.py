@@ -11,7 +11,8 @@ What it runs, in order (about 10 minutes on 2 TCG cores; the lab is left down):
      nothing to do (no-op); `lvsdeploy verify` (timed: the suite's own figure).
 Ansible runs with forks 50, SSH pipelining and ControlPersist, without fact gathering (less work than its
 default, so the ratios are if anything flattering to Ansible). Numbers come from one run on whatever machine
-runs it; quote them with the machine's description and the date.
+runs it; quote them with the machine's description and the date. The lab is its own (`--name bench`), so a
+lab of yours is left alone; run it on an otherwise idle machine, or the times mean little.
 """
 
 import argparse
@@ -35,6 +36,7 @@ PLAYBOOK_DIR = HERE / "ansible"
 ANSIBLE_VENV = Path.home() / ".cache" / "lvsdeploy" / "bench" / "ansible"
 ANSIBLE_REQUIREMENT = "ansible-core>=2.17,<2.20"
 LVSDEPLOY = [sys.executable, "-m", "lvsdeploy"]
+LAB = ["--name", "bench"]
 
 
 def sh(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -63,9 +65,9 @@ def ansible_bin() -> Path:
 
 
 def fresh_lab() -> Path:
-    sh([*LVSDEPLOY, "lab", "down"])
-    must(sh([*LVSDEPLOY, "lab", "up", "--topology", "dr"]), "lvsdeploy lab up")
-    return Path(must(sh([*LVSDEPLOY, "lab", "inventory"]), "lvsdeploy lab inventory").stdout.strip())
+    sh([*LVSDEPLOY, "lab", "down", *LAB])
+    must(sh([*LVSDEPLOY, "lab", "up", "--topology", "dr", *LAB]), "lvsdeploy lab up")
+    return Path(must(sh([*LVSDEPLOY, "lab", "inventory", *LAB]), "lvsdeploy lab inventory").stdout.strip())
 
 
 def bench_vars(cluster, host) -> dict:
@@ -197,8 +199,11 @@ def main() -> int:
     playbook_bin = ansible_bin()
     version = sh([str(playbook_bin), "--version"]).stdout.splitlines()[0]
     ansible = run_ansible(playbook_bin)
+    if ansible["verify_exit"] != 0:   # then the playbook did not do the job, and no ratio means anything
+        sh([*LVSDEPLOY, "lab", "down", *LAB])
+        sys.exit(f"lvsdeploy verify fails on the playbook's result: {ansible['verify']}")
     lvsdeploy = run_lvsdeploy()
-    sh([*LVSDEPLOY, "lab", "down"])
+    sh([*LVSDEPLOY, "lab", "down", *LAB])
     print(f"{version}; {time.strftime('%Y-%m-%d')}; {os.cpu_count()} cores")
     print(report(ansible, lvsdeploy))
     if args.out:

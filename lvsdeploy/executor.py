@@ -38,7 +38,8 @@ GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 EXIT_NOT_ROOT, EXIT_LOCKED, EXIT_TIMED_OUT = 97, 75, 124
 TIMED_OUT_TEXT = "ran past its time limit"   # what the wrapper says when `timeout` ended the script
 # The effective uid from /proc/self/status with shell built-ins (`id` would cost a process every round trip).
-ROOT_CHECK = ('while read -r _k _r _e _x; do [ "$_k" = Uid: ] && break; done < /proc/self/status; '
+ROOT_CHECK = ('_e=; while read -r _k _r _e _x; do [ "$_k" = Uid: ] && break; done 2>/dev/null < /proc/self/status; '
+              '[ -n "$_e" ] || _e=$(id -u); '   # no /proc (a chroot): ask id
               '[ "$_e" = 0 ] || { echo "lvsdeploy: running as $(id -un), not root" >&2; exit %d; }'
               % EXIT_NOT_ROOT)
 

@@ -42,8 +42,10 @@ class FileFact:
 @dataclass
 class UnitFact:
     load_state: str  # "loaded", "not-found", "masked", ...
-    enabled: str  # `systemctl is-enabled`: "enabled", "disabled", "static", "masked", ... ("" when unknown)
-    active: str  # `systemctl is-active`: "active", "inactive", "failed", ...
+    # UnitFileState ("enabled", "disabled", "static", "masked", ...; "" when unknown), or for a unit made from a
+    # SysV script what `systemctl is-enabled` says
+    enabled: str
+    active: str  # ActiveState: "active", "inactive", "failed", ...
 
 
 @dataclass(frozen=True)

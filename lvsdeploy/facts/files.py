@@ -50,7 +50,7 @@ def _archive(encoded: str) -> dict[str, tuple[tarfile.TarInfo, bytes | None]]:
                 data = archive.extractfile(member).read() if member.isfile() else None
                 entries[member.name] = (member, data)
         except tarfile.ReadError:
-            pass   # an archive cut short (a file vanished mid-read): what was read stands, the rest has no stat
+            pass   # an archive cut short (tar killed, output lost): what was read stands, the rest has no stat
     return entries
 
 

@@ -42,18 +42,19 @@ def sysctl_path(key: str) -> str:
 
 
 def sysctl_snippet(keys) -> str:
-    """Per key: `ok KEY` then one `=LINE` per line of its value, `unreadable KEY` (write-only), or `absent KEY`.
-    Read with shell built-ins: no process per key."""
-    lines = []
+    """Per key `absent KEY`, `unreadable KEY` (write-only) or `ok KEY`, from shell tests; then ONE `grep` prints
+    every readable key's value as `PATH:LINE` lines. Not the shell's `read`: dash reads one byte per call, and
+    the kernel's integer sysctls answer only a read at offset 0 (a shell would see "32768" as "3")."""
+    lines, readable = [], []
     for key in sorted(keys):
         if not valid_sysctl_key(key):
             raise ValueError(f"not a sysctl key: {key!r}")
         k, p = shlex.quote(key), shlex.quote(sysctl_path(key))
-        lines.append(
-            f"if [ ! -e {p} ]; then printf 'absent %s\\n' {k}; elif [ ! -r {p} ]; then printf 'unreadable %s\\n' {k}; "
-            f"else printf 'ok %s\\n' {k}; while IFS= read -r _l || [ -n \"$_l\" ]; do printf '=%s\\n' \"$_l\"; "
-            f"done < {p}; fi"
-        )
+        lines.append(f"if [ ! -e {p} ]; then printf 'absent %s\\n' {k}; elif [ ! -r {p} ]; then "
+                     f"printf 'unreadable %s\\n' {k}; else printf 'ok %s\\n' {k}; fi")
+        readable.append(p)
+    if readable:
+        lines.append(f"grep -H '' -- {' '.join(readable)} 2>/dev/null")
     return "\n".join(lines)
 
 
@@ -84,23 +85,25 @@ def parse_builtin(text: str) -> set[str]:
 
 
 def parse_sysctls(text: str) -> dict[str, str | None]:
-    """Values keep their text without the trailing newline; a write-only key reads as ""."""
+    """Values keep their text without the trailing newline (lines joined by newlines); a write-only key, or one
+    whose read fails, reads as ""."""
     values: dict[str, str | None] = {}
-    lines: dict[str, list[str]] = {}
-    current = None
+    printed: list[str] = []   # grep's "PATH:LINE" lines, in order
     for line in text.splitlines():
-        if line.startswith("="):
-            if current is not None:
-                lines[current].append(line[1:])
+        if line.startswith("/"):
+            printed.append(line)
             continue
-        current = None
         status, _, key = line.partition(" ")
-        if status == "ok" and key:
-            current = key
-            lines[key] = []
-        elif status == "unreadable" and key:
+        if status in ("ok", "unreadable") and key:
             values[key] = ""
         elif status == "absent" and key:
             values[key] = None
-    values.update({key: "\n".join(value) for key, value in lines.items()})
+    by_path = {sysctl_path(key): key for key, value in values.items() if value is not None}
+    longest_first = sorted(by_path, key=len, reverse=True)
+    found: dict[str, list[str]] = {}
+    for entry in printed:
+        path = next((p for p in longest_first if entry.startswith(p + ":")), None)
+        if path is not None:
+            found.setdefault(by_path[path], []).append(entry[len(path) + 1:])
+    values.update({key: "\n".join(value) for key, value in found.items()})
     return values

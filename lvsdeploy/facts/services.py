@@ -27,12 +27,14 @@ def units_snippet(names) -> str:
     lines = [
         # the @want lines give the order `show` answers in: one block per unit, blank lines between
         f"printf '@want\\t%s\\n' {quoted}",
+        "if [ -d /run/systemd/system ]; then echo '@systemd'; fi",
         f"systemctl show -p LoadState -p UnitFileState -p ActiveState -- {quoted} 2>/dev/null",
         "echo",
     ]
     for name in ordered:
         u = shlex.quote(name)
-        lines.append(f"if [ -e {shlex.quote(f'{SYSV_UNITS}/{name}')} ]; then printf '@sysv\\t%s\\t%s\\n' {u} "
+        unit = name if "." in name else f"{name}.service"   # systemctl's own default suffix
+        lines.append(f"if [ -e {shlex.quote(f'{SYSV_UNITS}/{unit}')} ]; then printf '@sysv\\t%s\\t%s\\n' {u} "
                      f"\"$(systemctl is-enabled -- {u} 2>/dev/null | head -n 1)\"; fi")
     return "\n".join(lines)
 
@@ -53,18 +55,23 @@ def _blocks(lines: list[str]) -> list[dict[str, str]]:
 
 
 def parse_units(text: str) -> dict[str, UnitFact]:
-    """No answer at all (no systemctl, no systemd) reads as units that do not exist; a partial answer is an
-    error rather than a guess."""
+    """No answer on a host without systemd reads as units that do not exist; no answer from a running systemd
+    (it stops at a name it rejects) or a partial answer is an error rather than a guess."""
     wanted, sysv, rest = [], {}, []
+    booted = False
     for line in text.splitlines():
         parts = line.split("\t")
-        if parts[0] == "@want" and len(parts) == 2:
+        if parts == ["@systemd"]:
+            booted = True
+        elif parts[0] == "@want" and len(parts) == 2:
             wanted.append(parts[1])
         elif parts[0] == "@sysv" and len(parts) == 3:
             sysv[parts[1]] = parts[2]
         else:
             rest.append(line)
     blocks = _blocks(rest)
+    if wanted and booted and not blocks:
+        raise UnitsError(f"systemctl show answered for none of {len(wanted)} units")
     if blocks and len(blocks) != len(wanted):
         raise UnitsError(f"systemctl show answered for {len(blocks)} of {len(wanted)} units")
     units = {}

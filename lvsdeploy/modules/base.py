@@ -63,13 +63,14 @@ SYSTEMD_FUNCTIONS = (
     f"{SYSTEMD_FRESH}() {{ if [ -n \"$lvs_systemd_stale\" ]; then lvs_systemd_reload; fi; }}",
     f"{SYSTEMD_SETTLE}() {{ if [ -n \"$lvs_systemd_stale$lvs_systemd_owed\" ]; then lvs_systemd_reload; fi; }}",
 )
-# Where systemd finds units: a file written under one of these (a unit or a drop-in) makes it stale.
+# Where systemd finds units: a file written under one of these (a unit or a drop-in) makes it stale, and so
+# does /etc/fstab (its mount units).
 SYSTEMD_UNIT_DIRS = ("/etc/systemd/system/", "/run/systemd/system/", "/lib/systemd/system/",
                      "/usr/lib/systemd/system/", "/usr/local/lib/systemd/system/")
 
 
 def systemd_reads(path: str) -> bool:
-    return path.startswith(SYSTEMD_UNIT_DIRS)
+    return path.startswith(SYSTEMD_UNIT_DIRS) or path == "/etc/fstab"
 
 
 def file_guard(path: str, fact) -> tuple[str, ...]:

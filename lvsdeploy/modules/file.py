@@ -38,7 +38,8 @@ def _account(key: str, value) -> str:
 def check_path(module: str, path) -> str:
     if not isinstance(path, str) or not path.startswith("/") or path == "/" or "\0" in path:
         raise ModuleError(f"{module}: path must be an absolute file path, got {path!r}")
-    return posixpath.normpath(path)
+    # normpath keeps a leading "//" (POSIX allows it a meaning); Linux does not, and prefix tests need one "/"
+    return "/" + posixpath.normpath(path).lstrip("/")
 
 
 def _args(args: dict) -> dict:

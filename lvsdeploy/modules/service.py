@@ -15,7 +15,7 @@ NAME = "service"
 
 _UNIT = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")
 
-# `is-enabled` answers that need no `systemctl enable`/`disable` (it would be refused or a no-op).
+# Unit-file states (facts.UnitFact.enabled) that need no `systemctl enable`/`disable` (refused or a no-op).
 SATISFIES_ENABLED = {"enabled", "enabled-runtime", "static", "alias", "indirect", "generated", "transient"}
 SATISFIES_DISABLED = {"disabled", "static", "masked", "masked-runtime", "generated", "transient", "indirect"}
 RUNNING = {"active", "reloading", "activating"}

@@ -68,11 +68,13 @@ def remote(cluster, tmp_path_factory):
     command sets it up, later ones skip the key exchange and login, which cost about a second each on a slow
     host. The connections end with the session."""
     config = tmp_path_factory.mktemp("ssh") / "ssh_config"
-    # a short directory of its own: a control socket's path must fit in 108 bytes
-    sockets = tempfile.mkdtemp(prefix="lvsverify-")
     # reached exactly as lvsdeploy reaches them: ssh_config aliases, agent, jump hosts, checked host keys
-    config.write_text(ssh_config_text(list(cluster.hosts.values()))
-                      + f"\nHost *\n  ControlPath {sockets}/%C\n")
+    config.write_text(ssh_config_text(list(cluster.hosts.values())))
+    # one socket per inventory host, numbered: OpenSSH's %C hashes address, port and user only, so two hosts
+    # with one address behind different jump hosts would share a connection. In /tmp: a socket's path must
+    # fit in 108 bytes.
+    sockets = tempfile.mkdtemp(prefix="lvsverify-", dir="/tmp")
+    paths = {name: f"{sockets}/{i}" for i, name in enumerate(sorted(cluster.hosts))}
     cache = {}
 
     def get(name: str):
@@ -80,12 +82,13 @@ def remote(cluster, tmp_path_factory):
             # sudo unless the login is root (the user may come from ssh_config, as for lvsdeploy itself)
             become = cluster.hosts[name].connection.become
             cache[name] = testinfra.get_host(f"ssh://{name}", ssh_config=str(config), sudo=become,
-                                             controlpersist=300)
+                                             controlpath=paths[name], controlpersist=300)
         return cache[name]
 
     yield get
     for name in cache:
-        subprocess.run(["ssh", "-F", str(config), "-O", "exit", name], capture_output=True, timeout=30)
+        subprocess.run(["ssh", "-F", str(config), "-o", f"ControlPath={paths[name]}", "-O", "exit", name],
+                       capture_output=True, timeout=30)
     shutil.rmtree(sockets, ignore_errors=True)
 
 

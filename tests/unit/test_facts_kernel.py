@@ -57,6 +57,11 @@ def test_sysctl_snippet_rejects_path_tricks():
 
 @pytest.mark.skipif(not Path("/proc/sys/kernel/ostype").exists(), reason="needs Linux /proc/sys")
 def test_sysctl_snippet_runs_here():
-    snippet = sysctl_snippet({"kernel.ostype", "kernel.no_such_key"})
+    # kernel.pid_max has an integer handler, which answers only a read at offset 0: a shell's byte-by-byte
+    # `read` would see its first digit only
+    snippet = sysctl_snippet({"kernel.ostype", "kernel.no_such_key", "kernel.pid_max"})
     out = subprocess.run(["sh", "-c", snippet], capture_output=True, text=True)
-    assert parse_sysctls(out.stdout) == {"kernel.ostype": "Linux", "kernel.no_such_key": None}
+    pid_max = Path("/proc/sys/kernel/pid_max").read_text().strip()
+    assert len(pid_max) > 1
+    assert parse_sysctls(out.stdout) == {"kernel.ostype": "Linux", "kernel.no_such_key": None,
+                                         "kernel.pid_max": pid_max}

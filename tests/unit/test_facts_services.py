@@ -37,5 +37,16 @@ def test_no_answer_means_not_found_and_a_partial_answer_is_an_error():
         parse_units("@want\tnginx\n@want\tssh\nLoadState=loaded\nActiveState=active\n")
 
 
+def test_a_running_systemd_that_answers_nothing_is_an_error():
+    # systemctl show stops at the first name it rejects: on a host with systemd that is not "no such units"
+    with pytest.raises(UnitsError):
+        parse_units("@want\tnginx\n@systemd\n")
+
+
+def test_sysv_test_uses_the_full_unit_name():
+    # "ipvsadm" is the unit ipvsadm.service, and that is the name systemd-sysv-generator writes
+    assert "/run/systemd/generator.late/ipvsadm.service" in units_snippet({"ipvsadm"})
+
+
 def test_no_units_no_snippet():
     assert units_snippet(set()) == ""

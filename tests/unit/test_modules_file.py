@@ -114,3 +114,12 @@ def test_mode_fix_applied_for_real(tmp_path):
     args = {"path": path, "content": "same\n", "mode": "0644", "owner": ME, "group": MY_GROUP}
     after = apply_and_read(path, args)
     assert after.files[path].mode == "0644" and file.plan(args, after) == []
+
+
+def test_a_leading_double_slash_is_one_slash():
+    # so that "//etc/systemd/system/x.service" is seen as a unit file (it marks systemd stale) and matches facts
+    from lvsdeploy.modules.base import systemd_reads
+    from lvsdeploy.modules.file import check_path
+    assert check_path("file", "//etc/systemd/system/x.service") == "/etc/systemd/system/x.service"
+    assert systemd_reads(check_path("file", "//etc/systemd/system/x.service"))
+    assert systemd_reads("/etc/fstab") and not systemd_reads("/etc/fstab.d/x")
