@@ -169,18 +169,23 @@ def run_lvsdeploy() -> dict:
             "verify_exit": verify.returncode}
 
 
+def _row(label: str, ansible_s: float, lvsdeploy_s: float) -> str:
+    return f"{label:23}{ansible_s:7.1f} s  {lvsdeploy_s:7.1f} s  {ansible_s / lvsdeploy_s:5.1f}x"
+
+
 def report(a: dict, lv: dict) -> str:
     lines = [
         "                         Ansible    lvsdeploy   ratio",
-        f"full converge          {a['converge_s']:7.1f} s  {lv['converge_s']:7.1f} s  {a['converge_s'] / lv['converge_s']:5.1f}x",
-        f"no-op (lvsdeploy plan)  {a['noop_s']:7.1f} s  {lv['plan_noop_s']:7.1f} s  {a['noop_s'] / lv['plan_noop_s']:5.1f}x",
-        f"no-op (lvsdeploy apply) {a['noop_s']:7.1f} s  {lv['apply_noop_s']:7.1f} s  {a['noop_s'] / lv['apply_noop_s']:5.1f}x",
+        _row("full converge", a["converge_s"], lv["converge_s"]),
+        _row("no-op (lvsdeploy plan)", a["noop_s"], lv["plan_noop_s"]),
+        _row("no-op (lvsdeploy apply)", a["noop_s"], lv["apply_noop_s"]),
         "",
         f"Ansible: {a['tasks']} tasks over its plays; per host, first run (ok/changed) and no-op run (changed):",
     ]
     for host, first in sorted(a["first"].items()):
         second = a["second"].get(host, {})
-        lines.append(f"  {host:10} ok={first['ok']:3} changed={first['changed']:3}   no-op changed={second.get('changed')}")
+        lines.append(f"  {host:10} ok={first['ok']:3} changed={first['changed']:3}   "
+                     f"no-op changed={second.get('changed')}")
     lines.append(f"  lvsdeploy verify after the playbook: {a['verify']} (exit {a['verify_exit']})")
     lines.append("lvsdeploy: per host, first apply (changes, round trips) and no-op apply (round trips):")
     for host, first in sorted(lv["first"].items()):

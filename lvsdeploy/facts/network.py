@@ -27,13 +27,8 @@ def _mac(address: str | None) -> str | None:
     return address if address and ":" in address else None
 
 
-def parse_interfaces(addr_text: str, link_text: str = "") -> dict[str, Interface]:
-    """Kinds come from `ip -d addr` itself, or from a separate `ip -d link` listing when one is given."""
-    kinds = {
-        link["ifname"]: (link.get("linkinfo") or {}).get("info_kind")
-        for link in _json_list(link_text or addr_text)
-        if "ifname" in link
-    }
+def parse_interfaces(addr_text: str) -> dict[str, Interface]:
+    """`ip -j -d addr`: each entry holds a link's addresses and, in its linkinfo, its kind."""
     interfaces: dict[str, Interface] = {}
     for entry in _json_list(addr_text):
         name = entry.get("ifname")
@@ -48,7 +43,7 @@ def parse_interfaces(addr_text: str, link_text: str = "") -> dict[str, Interface
             name=name,
             mac=_mac(entry.get("address")),
             up="UP" in entry.get("flags", []),
-            kind=kinds.get(name),
+            kind=(entry.get("linkinfo") or {}).get("info_kind"),
             addresses=addresses,
         )
     return interfaces

@@ -88,7 +88,8 @@ def content_diff(path: str, old: bytes | None, new: bytes | None) -> list[str]:
 
 
 def write_commands(path: str, content: bytes, mode: str, owner: str, group: str) -> tuple[str, ...]:
-    """Atomic write: temp file beside the target (same filesystem, so `mv` is a rename), then rename."""
+    """Atomic write: temp file beside the target (same filesystem, so `mv` is a rename), then rename; then,
+    for a file systemd reads (a unit, /etc/fstab), systemd marked stale."""
     encoded = base64.b64encode(content).decode()
     return (
         f"mkdir -p -- {q(posixpath.dirname(path))}",
@@ -97,10 +98,11 @@ def write_commands(path: str, content: bytes, mode: str, owner: str, group: str)
         f"chown {q(f'{owner}:{group}')} \"$lvs_tmp\"",
         f"chmod {mode} \"$lvs_tmp\"",
         f"mv -f -- \"$lvs_tmp\" {q(path)}",
+        *_systemd_stale_after(path),
     )
 
 
-def _stale_if_unit(path: str) -> tuple[str, ...]:
+def _systemd_stale_after(path: str) -> tuple[str, ...]:
     return (SYSTEMD_STALE,) if systemd_reads(path) else ()
 
 
@@ -120,7 +122,7 @@ def plan(args: dict, facts) -> list[Change]:
         if not fact.exists:
             return []
         return [Change(resource, tuple(content_diff(path, fact.content, b"")) + ("- file",),
-                       (f"rm -f -- {q(path)}", *_stale_if_unit(path)), guards=file_guard(path, fact))]
+                       (f"rm -f -- {q(path)}", *_systemd_stale_after(path)), guards=file_guard(path, fact))]
 
     meta = [
         f"~ {what} {getattr(fact, what)} -> {a[what]}"
@@ -131,7 +133,7 @@ def plan(args: dict, facts) -> list[Change]:
         diff = content_diff(path, fact.content if fact.exists else None, a["content"])
         if not diff:  # a new empty file, an unreadable one, or a difference in line endings only
             diff = ["+ empty file"] if not fact.exists else ["~ content differs (line endings or final newline)"]
-        commands = (*write_commands(path, a["content"], a["mode"], a["owner"], a["group"]), *_stale_if_unit(path))
+        commands = write_commands(path, a["content"], a["mode"], a["owner"], a["group"])
         return [Change(resource, tuple(diff + meta), commands, guards=file_guard(path, fact))]
     if not meta:
         return []

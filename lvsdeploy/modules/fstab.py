@@ -10,7 +10,7 @@ options the user gave that the kernel reports verbatim are compared.
 from __future__ import annotations
 
 from lvsdeploy.facts.mounts import unescape
-from lvsdeploy.modules.base import SYSTEMD_STALE, ModuleError, as_str, check_args
+from lvsdeploy.modules.base import ModuleError, as_str, check_args
 from lvsdeploy.modules.file import check_path, write_commands
 
 NAME = "mounts"
@@ -21,7 +21,6 @@ MARK = "# lvsdeploy"
 ECHOED_FLAGS = {"ro", "rw", "nosuid", "nodev", "noexec", "noatime", "hard", "soft"}
 ECHOED_VALUES = {"vers", "proto", "sec"}
 SAME_FSTYPE = {"nfs4": "nfs"}  # an NFSv4 mount of type nfs is reported as nfs4
-
 
 
 def mount_args(args: dict) -> dict:
@@ -89,12 +88,9 @@ def live_mount(facts, path: str):
 
 def write_fstab_commands(fstab, lines: list[str]) -> list[str]:
     content = "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
-    return [
-        *write_commands(FSTAB, content, fstab.mode or "0644", fstab.owner or "root", fstab.group or "root"),
-        # systemd keeps the fstab it read until a reload; mount(8) reads the file itself, so the script's one
-        # reload after its last change is soon enough
-        SYSTEMD_STALE,
-    ]
+    # write_commands marks systemd stale (it keeps the fstab it read until a reload); mount(8) reads the file
+    # itself, so the script's one reload after its last change is soon enough
+    return list(write_commands(FSTAB, content, fstab.mode or "0644", fstab.owner or "root", fstab.group or "root"))
 
 
 def _opts(text: str) -> dict[str, str | None]:

@@ -1,4 +1,5 @@
-"""Interfaces and routes from `ip -j addr`, `ip -j -d link`, `ip -j -4 route` (iproute2 6.1 JSON)."""
+"""Interfaces and routes from `ip -j -d addr` (addresses and link kinds) and `ip -j -4 route` (iproute2 6.1
+JSON)."""
 
 from ipaddress import IPv4Interface
 from pathlib import Path
@@ -16,7 +17,7 @@ def sections(host):
 
 def test_director_interfaces():
     s = sections("director")
-    interfaces = parse_interfaces(s["addr"], s.get("link", ""))
+    interfaces = parse_interfaces(s["addr"])
     ens3 = interfaces["ens3"]
     assert ens3.up and ens3.kind is None and ens3.mac == "52:54:00:20:00:02"
     # IPv6 addresses are not ours to manage; the VIP /32 sits beside the primary address.
@@ -26,7 +27,7 @@ def test_director_interfaces():
 
 def test_realserver_tunnel_and_dummy_kinds_come_from_linkinfo():
     s = sections("realserver")
-    interfaces = parse_interfaces(s["addr"], s.get("link", ""))
+    interfaces = parse_interfaces(s["addr"])
     assert interfaces["tunl0"].kind == "ipip" and interfaces["tunl0"].up
     assert interfaces["tunl0"].mac is None  # ipip reports "0.0.0.0" where a MAC would be
     assert interfaces["tunl0"].addresses == [IPv4Interface("10.20.0.10/32")]
@@ -43,7 +44,7 @@ def test_routes_normalise_host_routes_and_keep_metric_and_type():
 
 
 def test_empty_output_when_ip_is_missing():
-    assert parse_interfaces("[]", "[]") == {} and parse_routes("") == []
+    assert parse_interfaces("[]") == {} and parse_routes("") == []
 
 
 def test_normalise_dst():
