@@ -1,9 +1,12 @@
 """Helpers for lab tests: run the real CLI, run commands on lab VMs, edit inventories."""
 
+import atexit
 import copy
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -51,10 +54,24 @@ def edited_inventory(source: Path, dest: Path, edit) -> Path:
     return dest
 
 
+_MOLECULE_STATE: dict[tuple[str, str], str] = {}
+
+
+def _molecule_state(lab: str, scenario: str) -> str:
+    """A state directory of this test run's own for one scenario on one lab. Molecule's default is keyed by
+    the checkout's folder name (~/.cache/molecule/...), so a clone in a folder an earlier run used would
+    inherit that run's "instances already created" and skip its create step."""
+    key = (lab, scenario)
+    if key not in _MOLECULE_STATE:
+        _MOLECULE_STATE[key] = tempfile.mkdtemp(prefix=f"lvsdeploy-molecule-{lab}-{scenario}-")
+        atexit.register(shutil.rmtree, _MOLECULE_STATE[key], True)
+    return _MOLECULE_STATE[key]
+
+
 def molecule(lab: str, step: str, scenario: str, cwd: Path, *options: str) -> subprocess.CompletedProcess:
     """`molecule STEP -s SCENARIO [OPTIONS]` against the lab `lab` (the scenarios read $LVSDEPLOY_LAB)."""
     env = {**os.environ, "LVSDEPLOY_LAB": lab, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0"}
+           "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0", "MOLECULE_EPHEMERAL_DIRECTORY": _molecule_state(lab, scenario)}
     result = subprocess.run(["molecule", step, "-s", scenario, *options], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
     print(f"$ molecule {step} -s {scenario} {' '.join(options)} -> exit {result.returncode}\n{result.stdout[-20000:]}")
