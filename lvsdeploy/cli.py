@@ -119,6 +119,11 @@ def _cluster_summary(cluster) -> str:
     for svc in cluster.services:
         members = ", ".join(f"{r.host}:{r.port} w{r.weight}" for r in svc.realservers)
         lines.append(f"  service {svc.name}: {svc.key} {svc.mode} {svc.scheduler} -> {members}")
+    directors = cluster.directors()
+    if directors:
+        checker = directors[0].health_checker
+        lines.append(f"  health checker: {checker}" + (" (nothing tests the real servers: a failed one stays in "
+                                                        "rotation)" if checker == "none" else ""))
     for share in cluster.shares:
         lines.append(f"  share {share.name}: {share.type} {share.server}:{share.export} -> {share.mount}")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ built once per host plan and handed to the ipvs module as they are. Roles stay f
 
 import posixpath
 
+from .checkers import director_checker_vars
 from .facts import IpvsDest, IpvsService
 from .lvs import MODES
 from .model import Cluster, Host, Share, VirtualService
@@ -67,6 +68,9 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
         "lvs_director_modules": ["ip_vs", *sorted({f"ip_vs_{s.scheduler}" for s in services})],
         "lvs_director_sysctls": sysctls,
         "lvs_ipvs_services": services,
+        # who keeps these services in the table: lvsdeploy itself (ipvsadm), or the health checker's daemon
+        "lvs_ipvs_owner": "lvsdeploy" if host.health_checker == "none" else host.health_checker,
+        **director_checker_vars(cluster, host),
     }
 
 

@@ -43,3 +43,12 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 # ipvsadm's switches: how a service is addressed, and each forwarding method
 PROTOCOL_SWITCH = {"TCP": "-t", "UDP": "-u", "SCTP": "--sctp-service", "FWM": "-f"}
 METHOD_SWITCH = {"route": "-g", "masq": "-m", "tunnel": "-i"}
+
+# Health checkers: the daemon that owns a director's IPVS table and tests its real servers ("none": lvsdeploy
+# sets the table with ipvsadm and nothing tests the real servers). See lvsdeploy/checkers.py.
+CHECKERS = ("none", "keepalived", "ldirectord")
+CHECK_TYPES = ("tcp", "http", "https", "misc", "none")
+ON_FAILURE = ("remove", "quiescent")
+# The check a service gets when the inventory names none: a TCP connect to the real server's port; UDP and
+# SCTP have no check both daemons can run without knowing the application, so they are left unchecked.
+DEFAULT_CHECK = {"tcp": "tcp", "udp": "none", "sctp": "none"}

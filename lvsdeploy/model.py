@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origi
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .errors import Source, did_you_mean
-from .lvs import MODES, PROTOCOLS, SCHEDULERS
+from .lvs import CHECK_TYPES, CHECKERS, MODES, ON_FAILURE, PROTOCOLS, SCHEDULERS
 from .ssh_options import SUPPORTED as SUPPORTED_SSH_ARGS
 from .ssh_options import parse_ssh_args
 
@@ -73,6 +73,14 @@ Account = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-
 # a file on this machine: any printable text but '"' (it is double-quoted in the ssh_config verify writes)
 LocalPath = Annotated[str, Field(strict=True, pattern=r'^[^\x00-\x1f\x7f"]+$')]
 Options = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_.,=:/@+-]+$")]
+# Health-check values end up inside keepalived.conf / ldirectord.cf, whose parsers know no escapes: nothing
+# that could end a quoted word, start a comment or a new line, or a block ('"', '#', '!', '{', '}', newlines).
+UrlPath = Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9_.~%/?&=+,;:@-]*$", max_length=512)]
+CheckText = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_.,:;=@/ -]+$", max_length=256)]
+VirtualHost = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$", max_length=255)]
+Command = Annotated[str, Field(strict=True, pattern=r"^/[A-Za-z0-9_./-]+( [A-Za-z0-9_./:=@%+,-]+)*$",
+                               max_length=512)]
+CheckSeconds = Annotated[int, Field(strict=True, ge=1, le=3600)]
 
 ADDRESS_TEXT = "an IPv4 address like 10.20.0.10"
 CIDR_TEXT = "an IPv4 address with prefix length like 10.20.0.2/24"
@@ -150,6 +158,7 @@ class Host(_Located):
     dip_interface: str | None = None
     rip_interface: str | None = None
     vip_interface: str | None = None
+    health_checker: str = "none"    # lvs_health_checker: who owns this director's IPVS table (lvs.CHECKERS)
 
     @property
     def is_director(self) -> bool:
@@ -183,6 +192,35 @@ class RealServerRef(_Located):
     weight: Weight = Field(1, description="an integer between 0 and 65535")
 
 
+class SorryServer(_Located):
+    SHAPE: ClassVar[str] = "a mapping like {address: 127.0.0.1, port: 80}"
+    address: Address = Field(description=ADDRESS_TEXT)
+    port: Port = Field(description=PORT_TEXT)
+
+
+class HealthCheck(_Located):
+    """How the director's health checker tests each real server of a service (docs/inventory.md)."""
+
+    SHAPE: ClassVar[str] = "a mapping like {type: http, path: /}"
+    type: Literal[CHECK_TYPES] = Field(description=_one_of(CHECK_TYPES))
+    port: Port | None = Field(None, description=PORT_TEXT + " (default: the real server's port)")
+    path: UrlPath = Field("/", description="a URL path like /health (letters, digits and /._~%?&=+,;:@-)")
+    status: int = Field(200, strict=True, ge=100, le=599, description="an HTTP status between 100 and 599")
+    expect: CheckText | None = Field(None, description="text the response body must contain (letters, digits, "
+                                                       "spaces and _.,:;=@/-)")
+    virtualhost: VirtualHost | None = Field(None, description="a host name like www.example.com")
+    command: Command | None = Field(None, description="an absolute path to an executable, then plain arguments "
+                                                      "(letters, digits and ./:=@%+,-)")
+    interval: CheckSeconds = Field(5, description="a number of seconds between 1 and 3600")
+    timeout: CheckSeconds = Field(3, description="a number of seconds between 1 and 3600")
+    retries: int = Field(2, strict=True, ge=1, le=100, description="an integer between 1 and 100")
+    delay_before_retry: CheckSeconds | None = Field(None, description="a number of seconds between 1 and 3600")
+    on_failure: Literal[ON_FAILURE] = Field("remove", description=_one_of(ON_FAILURE))
+    sorry_server: SorryServer | None = Field(None, description=SorryServer.SHAPE)
+    quorum: int | None = Field(None, strict=True, ge=1, le=65535, description="an integer between 1 and 65535")
+    hysteresis: int | None = Field(None, strict=True, ge=0, le=65535, description="an integer between 0 and 65535")
+
+
 class VirtualService(_Located):
     name: Name = Field(description=NAME_TEXT)
     vip: Address = Field(description=ADDRESS_TEXT)
@@ -194,6 +232,8 @@ class VirtualService(_Located):
     persistence: Seconds | None = Field(None, description="a number of seconds between 1 and 2147483647")
     persistence_netmask: Address | None = Field(None, description="an IPv4 netmask like 255.255.255.0")
     realservers: list[RealServerRef] = Field(default_factory=list)
+    # None: the default check of the protocol (lvs.DEFAULT_CHECK), used when the director runs a checker
+    health_check: HealthCheck | None = Field(None, description=HealthCheck.SHAPE)
 
     @model_validator(mode="after")
     def _port_rules(self) -> VirtualService:
@@ -329,6 +369,7 @@ HOST_VARS: dict[str, VarSpec] = {
     "lvs_rip_interface": VarSpec("rip_interface", Interface, INTERFACE_TEXT),
     "lvs_storage_ip": VarSpec("storage_ip", Cidr, CIDR_TEXT),
     "lvs_client_ip": VarSpec("client_ip", Cidr, CIDR_TEXT),
+    "lvs_health_checker": VarSpec("health_checker", Literal[CHECKERS], _one_of(CHECKERS)),
 }
 # Refused whatever their value (which is never shown: it may be a secret).
 REFUSED_VARS = {

@@ -14,6 +14,7 @@ import re
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import PurePosixPath
 
+from . import checkers
 from .errors import Problem
 from .lvs import MODES, SUPPORTED_MODES
 from .model import CIDR_TEXT, DIRECTORS, REALSERVERS, REQUIRED_VARS, STORAGE, Cluster, Host, Share, VirtualService
@@ -209,6 +210,62 @@ def nat_not_mixed(cluster: Cluster) -> list[Problem]:
     return problems
 
 
+# ---- health checks ---------------------------------------------------------------------------------
+
+HTTP_ONLY = ("path", "status", "expect", "virtualhost")
+
+
+def health_checks(cluster: Cluster) -> list[Problem]:
+    """Each service's check is complete for its type, can reach a port, and is one the director's checker can
+    run (checkers.unsupported says which combinations a daemon cannot express)."""
+    problems = []
+    checker = checkers.checker_of(cluster)
+    for svc in cluster.services:
+        check = svc.health_check
+        if check is None:
+            continue
+        written = {key for key in type(check).model_fields if f"health_check.{key}" in svc.origin.entries}
+        if check.type == "misc" and check.command is None:
+            problems.append(_svc(svc, "health_check.command", "is required for a misc check (the command the "
+                                                              "director runs; exit 0 means the real server is up)"))
+        if check.type != "misc" and "command" in written:
+            problems.append(_svc(svc, "health_check.command", f"only applies to a misc check, not {check.type}"))
+        for key in HTTP_ONLY:
+            if check.type not in ("http", "https") and key in written:
+                problems.append(_svc(svc, f"health_check.{key}", f"only applies to an http or https check, "
+                                                                 f"not {check.type}"))
+        if check.type in ("tcp", "http", "https") and check.port is None:
+            if svc.protocol != "tcp":
+                problems.append(_svc(svc, "health_check.port", f"is required for a {check.type} check of a "
+                                     f"{svc.protocol} service: the TCP port the check connects to"))
+            elif any(not rs.port for rs in svc.realservers):
+                problems.append(_svc(svc, "health_check.port", f"is required for a {check.type} check of a "
+                                     "fwmark service without a port: the port the check connects to"))
+        if check.timeout > check.interval * check.retries + 60:
+            problems.append(_svc(svc, "health_check.timeout", f"{check.timeout} s is far longer than the checks "
+                                 "it belongs to; use a timeout below interval × retries"))
+        if checker == "none":
+            continue
+        for path, why in checkers.unsupported(checker, svc):
+            problems.append(_svc(svc, path, why))
+    return problems
+
+
+def health_check_warnings(cluster: Cluster) -> list[Problem]:
+    """Worth saying, not worth stopping: a check that nothing runs."""
+    if checkers.checker_of(cluster) != "none":
+        return []
+    return [_svc(s, "health_check", "not used: lvs_health_checker is none, so nothing runs this check")
+            for s in cluster.services if s.health_check is not None]
+
+
+def one_checker(cluster: Cluster) -> list[Problem]:
+    directors = cluster.directors()
+    return [_host(d, "lvs_health_checker", f"{d.health_checker} differs from {directors[0].health_checker} "
+                                           f"on {directors[0].name}: all directors run one checker")
+            for d in directors[1:] if d.health_checker != directors[0].health_checker]
+
+
 # ---- shares ----------------------------------------------------------------------------------------
 
 def share_server(cluster: Cluster) -> list[Problem]:
@@ -291,7 +348,7 @@ def share_clients(cluster: Cluster) -> list[Problem]:
 RULES = (
     required_host_vars, one_director, director_is_not_realserver, usable_addresses, unique_addresses,
     supported_modes, unique_services, realserver_refs, port_mapping, persistence, realserver_subnets,
-    nat_not_mixed, share_server, share_paths, unique_shares, share_clients,
+    nat_not_mixed, health_checks, one_checker, share_server, share_paths, unique_shares, share_clients,
 )
 
 

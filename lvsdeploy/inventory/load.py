@@ -19,7 +19,7 @@ from .. import model
 from ..errors import InventoryError, Problem, Source, did_you_mean
 from ..model import (CLUSTER_VARS, GROUP_NAME_PATTERN, HOST_NAME_PATTERN, HOST_VARS, LVS_VARS, REFUSED_VARS,
                      VARIABLE_NAME_PATTERN, Cluster, Host, SourceMap, show_value)
-from ..validate import validate
+from ..validate import health_check_warnings, validate
 from .yamlload import YDict, YList, load_yaml, plain
 
 GROUP_KEYS = ("hosts", "vars", "children")
@@ -64,6 +64,7 @@ def load_cluster(path: str | Path) -> Cluster:
     if problems:
         unique = list(dict.fromkeys(problems))
         raise InventoryError(sorted(unique, key=lambda p: (p.file, p.line or 0)))
+    cluster.warnings = cluster.warnings + health_check_warnings(cluster)
     return cluster
 
 

@@ -43,7 +43,7 @@ def check_path(module: str, path) -> str:
 
 
 def _args(args: dict) -> dict:
-    check_args(NAME, args, ("path",), ("content", "mode", "owner", "group", "state"))
+    check_args(NAME, args, ("path",), ("content", "mode", "owner", "group", "state", "validate"))
     state = choice(NAME, args, "state", ("present", "absent"), "present")
     content = args.get("content")
     if state == "present" and content is None:
@@ -57,7 +57,18 @@ def _args(args: dict) -> dict:
         "mode": _mode(args.get("mode", "0644")),
         "owner": _account("owner", args.get("owner", "root")),
         "group": _account("group", args.get("group", "root")),
+        "validate": _validate(args.get("validate")),
     }
+
+
+def _validate(command) -> str | None:
+    """Ansible's `validate`: a command (from a role, never from the inventory) run on the new content before it
+    replaces the old, with %s standing for the new file."""
+    if command is None:
+        return None
+    if not isinstance(command, str) or command.count("%s") != 1:
+        raise ModuleError(f"{NAME}: validate must be a command with one %s for the new file, got {command!r}")
+    return command
 
 
 def facts_needed(args: dict) -> FactsRequest:
@@ -87,16 +98,26 @@ def content_diff(path: str, old: bytes | None, new: bytes | None) -> list[str]:
     )
 
 
-def write_commands(path: str, content: bytes, mode: str, owner: str, group: str) -> tuple[str, ...]:
+def write_commands(path: str, content: bytes, mode: str, owner: str, group: str,
+                   validate: str | None = None) -> tuple[str, ...]:
     """Atomic write: temp file beside the target (same filesystem, so `mv` is a rename), then rename; then,
-    for a file systemd reads (a unit, /etc/fstab), systemd marked stale."""
+    for a file systemd reads (a unit, /etc/fstab), systemd marked stale. With `validate`, the temp file must pass
+    that command first; if it fails, the old file stays and the script stops there."""
     encoded = base64.b64encode(content).decode()
+    check = ()
+    if validate:
+        shown = q(f"lvsdeploy: {path}: the new content fails `{validate.replace('%s', 'FILE')}`; the old file is "
+                  "kept and nothing after it is changed")
+        test = validate.replace("%s", '"$lvs_tmp"')
+        check = (f"if ! ( {test} ); then rm -f \"$lvs_tmp\"; echo {shown} >&2; "
+                 "exit 1; fi",)
     return (
         f"mkdir -p -- {q(posixpath.dirname(path))}",
         f"lvs_tmp=$(mktemp {q(posixpath.join(posixpath.dirname(path), '.lvsdeploy.XXXXXX'))})",
         f"printf '%s' '{encoded}' | base64 -d > \"$lvs_tmp\"",
         f"chown {q(f'{owner}:{group}')} \"$lvs_tmp\"",
         f"chmod {mode} \"$lvs_tmp\"",
+        *check,
         f"mv -f -- \"$lvs_tmp\" {q(path)}",
         *_systemd_stale_after(path),
     )
@@ -133,7 +154,7 @@ def plan(args: dict, facts) -> list[Change]:
         diff = content_diff(path, fact.content if fact.exists else None, a["content"])
         if not diff:  # a new empty file, an unreadable one, or a difference in line endings only
             diff = ["+ empty file"] if not fact.exists else ["~ content differs (line endings or final newline)"]
-        commands = write_commands(path, a["content"], a["mode"], a["owner"], a["group"])
+        commands = write_commands(path, a["content"], a["mode"], a["owner"], a["group"], a["validate"])
         return [Change(resource, tuple(diff + meta), commands, guards=file_guard(path, fact))]
     if not meta:
         return []

@@ -1,7 +1,8 @@
 """The IPVS table: virtual services and their real servers, changed with the fewest ipvsadm edits.
 
 Only lvsdeploy's own services are ever touched. The director keeps a record of them (`record`, one service per
-line like "TCP 10.20.0.10:80"); a service not in it belongs to someone else (kube-proxy, keepalived, a hand-made
+line like "TCP 10.20.0.10:80", or "TCP 10.20.0.10:80 keepalived" for one handed to a health checker: see
+`owner` and lvsdeploy/checkers.py); a service not in it belongs to someone else (kube-proxy, keepalived, a hand-made
 one): plan names it "not managed, left alone", and a wanted service that collides with one is an error. A
 record that does not exist yet is taken from `adopt_from` (the saved boot rules of an lvsdeploy that predates
 the record), so an upgrade keeps owning what it made. The record is written before any service is added and
@@ -25,44 +26,64 @@ from lvsdeploy.facts import IpvsDest, IpvsService
 from lvsdeploy.facts.ipvs import parse_rules, rows_digest, rows_guard
 from lvsdeploy.lvs import METHOD_SWITCH, PROTOCOL_SWITCH
 from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_bool, check_args, file_guard, q
+from lvsdeploy.modules import service as unit
 from lvsdeploy.modules.file import check_path, write_commands
 
 NAME = "ipvs"
+LVSDEPLOY = "lvsdeploy"
+OWNERS = (LVSDEPLOY, "keepalived", "ldirectord")
 RECORD_HEADER = "# Managed by lvsdeploy: the IPVS services it created, and only those it may change.\n"
 
 
 def _args(args: dict) -> dict:
-    check_args(NAME, args, ("services", "record"), ("purge", "adopt_from"))
+    check_args(NAME, args, ("services", "record"), ("purge", "adopt_from", "owner"))
     services = args["services"]
     if not isinstance(services, list) or not all(isinstance(s, IpvsService) for s in services):
         raise ModuleError(f"{NAME}: services must be the typed services desired.py builds, got {services!r}")
     purge = as_bool(NAME, "purge", args.get("purge", True))
     adopt = check_path(NAME, args["adopt_from"]) if args.get("adopt_from") else None
+    owner = args.get("owner", LVSDEPLOY)
+    if owner not in OWNERS:
+        raise ModuleError(f"{NAME}: owner must be one of {', '.join(OWNERS)}, got {owner!r}")
     return {"services": services, "purge": purge is not False, "record": check_path(NAME, args["record"]),
-            "adopt_from": adopt}
+            "adopt_from": adopt, "owner": owner}
 
 
-def _owned(a: dict, facts) -> set[str]:
-    """Labels of the services lvsdeploy created on this host, from its record (or the old boot rules)."""
+def _owned(a: dict, facts) -> dict[str, str]:
+    """label -> owner of the services lvsdeploy created on this host, from its record (or the old boot rules).
+    A record line is "TCP 10.20.0.10:80" (lvsdeploy keeps it with ipvsadm) or "TCP 10.20.0.10:80 keepalived"
+    (handed to that health checker, which keeps it from its own configuration)."""
     record = facts.files.get(a["record"])
     if record is not None and record.exists:
         text = (record.content or b"").decode("utf-8", "replace")
-        return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+        owners = {}
+        for line in text.splitlines():
+            words = line.split()
+            if words and not line.startswith("#"):
+                owners[" ".join(words[:2])] = words[2] if len(words) > 2 else LVSDEPLOY
+        return owners
     old = facts.files.get(a["adopt_from"]) if a["adopt_from"] else None
     if old is not None and old.exists and old.content:
-        return {s.label for s in parse_rules(old.content.decode("utf-8", "replace")).services}
-    return set()
+        return {s.label: LVSDEPLOY for s in parse_rules(old.content.decode("utf-8", "replace")).services}
+    return {}
 
 
-def _record_change(a: dict, facts, labels: set[str], before: set[str] | None = None) -> Change | None:
-    """The record rewritten to `labels`: from what the host has, or (the second write of one apply) from
+def _record_line(label: str, owner: str) -> str:
+    return label if owner == LVSDEPLOY else f"{label} {owner}"
+
+
+def _record_change(a: dict, facts, owners: dict[str, str], before: dict[str, str] | None = None) -> Change | None:
+    """The record rewritten to `owners`: from what the host has, or (the second write of one apply) from
     `before`, what the first write left."""
     fact = facts.files.get(a["record"])
-    content = (RECORD_HEADER + "".join(f"{label}\n" for label in sorted(labels))).encode()
+    content = (RECORD_HEADER + "".join(f"{_record_line(label, owners[label])}\n" for label in sorted(owners))).encode()
     if before is None and fact is not None and fact.exists and fact.content == content:
         return None
-    old = before if before is not None else (_owned(a, facts) if fact is not None and fact.exists else set())
-    diff = [f"+ {label}" for label in sorted(labels - old)] + [f"- {label}" for label in sorted(old - labels)]
+    old = before if before is not None else (_owned(a, facts) if fact is not None and fact.exists else {})
+    diff = [f"+ {_record_line(label, owners[label])}" for label in sorted(owners) if label not in old]
+    diff += [f"~ {label}: kept by {old[label]} -> {owners[label]}" for label in sorted(owners)
+             if label in old and old[label] != owners[label]]
+    diff += [f"- {_record_line(label, old[label])}" for label in sorted(old) if label not in owners]
     return Change(f"file {a['record']}", tuple(diff or ["~ header"]),
                   write_commands(a["record"], content, "0644", "root", "root"), guards=file_guard(a["record"], fact))
 
@@ -171,7 +192,9 @@ def _service_change(want: IpvsService | None, have: IpvsService | None) -> Chang
 
 def facts_needed(args: dict) -> FactsRequest:
     a = _args(args)
-    return FactsRequest(files={a["record"]} | ({a["adopt_from"]} if a["adopt_from"] else set()))  # + the table
+    # + the table, and the checkers' units (a handover stops the one that kept the services until now)
+    return FactsRequest(files={a["record"]} | ({a["adopt_from"]} if a["adopt_from"] else set()),
+                        units={f"{checker}.service" for checker in OWNERS if checker != LVSDEPLOY})
 
 
 def _current(facts) -> dict:
@@ -179,39 +202,84 @@ def _current(facts) -> dict:
     return {s.key: s for s in (facts.ipvs.services if facts.ipvs else [])}
 
 
+def _tolerant(command: str) -> str:
+    """An edit of a service a health checker kept until now: the daemon may have added or removed a real server
+    since the facts were read, so an add falls back to an edit (and back), and a removal of a gone one is done."""
+    words = command.split(" ", 2)
+    if len(words) < 3 or words[0] != "ipvsadm":
+        return command
+    other = {"-a": "-e", "-e": "-a", "-A": "-E", "-E": "-A"}.get(words[1])
+    if other:
+        return f"{command} 2>/dev/null || ipvsadm {other} {words[2]}"
+    return f"{command} 2>/dev/null || true" if words[1] in ("-d", "-D") else command
+
+
 def plan(args: dict, facts) -> list[Change]:
     a = _args(args)
-    wanted, owned, current = a["services"], _owned(a, facts), _current(facts)
-    collisions = [s for s in wanted if s.key in current and s.label not in owned]
+    wanted, owners, current, owner = a["services"], _owned(a, facts), _current(facts), a["owner"]
+    collisions = [s for s in wanted if s.key in current and s.label not in owners]
     if collisions:
         labels = ", ".join(s.label for s in collisions)
         raise ModuleError(f"{NAME}: {labels} already exists on the host and lvsdeploy did not create it (not in "
                           f"{a['record']}); it is left alone: remove it yourself, or give the service another "
                           "VIP or port")
     wanted_labels = {s.label for s in wanted}
-    ours_unwanted = sorted((s for s in current.values() if s.label in owned and s.label not in wanted_labels),
+    # lvsdeploy edits a wanted service with ipvsadm when it keeps it itself, and once when it hands it from
+    # one keeper to another (so that a checker starts from the inventory's table); a service its checker keeps
+    # is the checker's: a real server it took out is not drift.
+    touched = [s for s in wanted if owner == LVSDEPLOY or owners.get(s.label, owner) != owner]
+    ours_unwanted = sorted((s for s in current.values() if s.label in owners and s.label not in wanted_labels),
                            key=_sort_key)
-    unwanted = ours_unwanted if a["purge"] else []
-    # ours: what is wanted, and what we made that is still there (kept without purge, or not removed yet)
-    before = wanted_labels | {s.label for s in ours_unwanted}
-    changes = [_record_change(a, facts, before)]
-    changes += [_service_change(s, current.get(s.key)) for s in wanted]
-    changes += [_service_change(None, s) for s in unwanted]
-    if unwanted:   # only once they are gone do they leave the record
-        changes.append(_record_change(a, facts, before - {s.label for s in unwanted}, before))
-    guard = _table_guard(facts, wanted + [s for s in current.values() if s.label in owned])
+    # the running checker removes a service that left its configuration by itself (on reload)
+    left = [s for s in ours_unwanted if owner != LVSDEPLOY and owners[s.label] == owner] if a["purge"] else []
+    unwanted = [s for s in ours_unwanted if s not in left] if a["purge"] else []
+    # the record: what is wanted (with its new keeper), and what we made that is still there
+    before = {label: owner for label in wanted_labels} | {s.label: owners[s.label] for s in ours_unwanted}
+    # the checkers that kept services until now stop (leaving the table) before anyone else edits it
+    changes = [c for checker in sorted(set(owners.values()) - {LVSDEPLOY, owner})
+               for c in unit.plan({"name": f"{checker}.service", "enabled": False, "state": "stopped"}, facts)]
+    changes.append(_record_change(a, facts, before))
+    edits = [(s, _service_change(s, current.get(s.key))) for s in touched]
+    edits += [(s, _service_change(None, s)) for s in unwanted]
+    for service, change in edits:
+        if change is not None and owners.get(service.label, LVSDEPLOY) != LVSDEPLOY:
+            change = Change(change.resource, change.diff, tuple(_tolerant(c) for c in change.commands))
+        changes.append(change)
+    gone = {s.label for s in unwanted + left}
+    if gone:   # only once they are gone (or left to their checker) do they leave the record
+        changes.append(_record_change(a, facts, {k: v for k, v in before.items() if k not in gone}, before))
+    # the guard covers what lvsdeploy keeps itself; a checker's services change whenever a real server fails
+    kept = [s for s in touched + unwanted if owners.get(s.label, LVSDEPLOY) == LVSDEPLOY]
+    guard = _table_guard(facts, kept)
     return [Change(c.resource, c.diff, c.commands, c.notify, c.guards or guard)
             for c in changes if c is not None]
 
 
 def notes(args: dict, facts) -> list[str]:
-    """What plan says about the services that are not lvsdeploy's."""
+    """What plan says about services that are not lvsdeploy's, and about real servers a checker took out."""
     a = _args(args)
-    owned, wanted = _owned(a, facts), {s.key for s in a["services"]}
-    return [f"ipvs {s.label}: not managed by lvsdeploy, left alone"
-            for s in sorted(_current(facts).values(), key=_sort_key) if s.label not in owned and s.key not in wanted]
+    owners, wanted, current = _owned(a, facts), {s.key for s in a["services"]}, _current(facts)
+    notes = [f"ipvs {s.label}: not managed by lvsdeploy, left alone"
+             for s in sorted(current.values(), key=_sort_key) if s.label not in owners and s.key not in wanted]
+    if a["owner"] != LVSDEPLOY:
+        for service in a["services"]:
+            have = current.get(service.key)
+            if have is None or owners.get(service.label) != a["owner"]:
+                continue
+            live = {(d.ip, d.port): d for d in have.destinations}
+            for dest in service.destinations:
+                found = live.get((dest.ip, dest.port))
+                if found is None:
+                    notes.append(f"ipvs {service.label} -> {dest.ip}:{dest.port}: out of rotation, taken out by "
+                                 f"{a['owner']}'s health check")
+                elif found.weight == 0 and dest.weight > 0:
+                    notes.append(f"ipvs {service.label} -> {dest.ip}:{dest.port}: weight 0 (quiescent), set by "
+                                 f"{a['owner']}'s health check")
+    return notes
 
 
 def persist(args: dict, facts) -> list[tuple[str, str]]:
-    """The table restored at boot by `ipvsadm -R` (the boot role's ipvs file): lvsdeploy's services only."""
-    return [("ipvs", line) for line in rules_lines(_args(args)["services"])]
+    """The table restored at boot by `ipvsadm -R` (the boot role's ipvs file): the services lvsdeploy keeps
+    itself; a checker's daemon creates its own at boot."""
+    a = _args(args)
+    return [("ipvs", line) for line in rules_lines(a["services"])] if a["owner"] == LVSDEPLOY else []
