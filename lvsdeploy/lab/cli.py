@@ -7,7 +7,9 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from ..lvs import CHECKERS
 from . import control, image, prereqs, topology
+from .inventory import checker_inventory
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("remote_command", nargs=argparse.REMAINDER, metavar="-- CMD")
     p = named("reboot", "reboot VMs (all by default) and wait until they answer again")
     p.add_argument("hosts", nargs="*")
-    named("inventory", "print the path of the lab's inventory")
+    p = named("inventory", "print the path of the lab's inventory")
+    p.add_argument("--health-checker", choices=CHECKERS, default="none",
+                   help="the lab's inventory with its IPVS table kept by this checker (written beside it)")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -62,5 +66,5 @@ def run(args: argparse.Namespace, console: Console) -> int:
     elif cmd == "reboot":
         control.reboot(console, args.name, args.hosts or None)
     elif cmd == "inventory":
-        print(control.inventory_path(args.name))
+        print(checker_inventory(control.inventory_path(args.name).parent, args.health_checker))
     return 0

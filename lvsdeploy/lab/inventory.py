@@ -1,5 +1,6 @@
 """The inventory a lab hands to lvsdeploy: ready to apply, with the lab's key and known_hosts."""
 
+import copy
 from pathlib import Path
 
 import yaml
@@ -44,6 +45,32 @@ def _service(name: str, topo: Topology, port: int, protocol: str, realservers: l
         "name": name, "vip": topo.vip, "port": port, "protocol": protocol, "mode": topo.mode,
         "scheduler": "rr", "realservers": [{"host": rs, "weight": 1} for rs in realservers],
     }
+
+
+# The lab's real servers answer /whoami; a check every second that takes a server out after 2 failures shows
+# the checkers at work within seconds.
+LAB_HEALTH_CHECK = {"type": "http", "path": "/whoami", "interval": 1, "timeout": 1, "retries": 2}
+
+
+def with_health_checker(data: dict, checker: str) -> dict:
+    """The lab's inventory with its directors' IPVS table kept by `checker`, and an HTTP check of the web
+    service (the UDP service keeps the default: no check)."""
+    body = copy.deepcopy(data)
+    body["all"]["vars"]["lvs_health_checker"] = checker
+    body["all"]["vars"]["lvs_virtual_services"][0]["health_check"] = dict(LAB_HEALTH_CHECK)
+    return body
+
+
+def checker_inventory(lab_dir: Path, checker: str) -> Path:
+    """Write (beside inventory.yml) and return the lab's inventory for `checker`; "none" is inventory.yml."""
+    base = lab_dir / "inventory.yml"
+    if checker == "none":
+        return base
+    path = lab_dir / f"inventory-{checker}.yml"
+    header = f"# Written by `lvsdeploy lab inventory --health-checker {checker}` from inventory.yml.\n"
+    data = with_health_checker(yaml.safe_load(base.read_text()), checker)
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def write_inventory(lab_dir: Path, topo: Topology, ports: dict[str, int]) -> Path:

@@ -10,7 +10,7 @@ from ipaddress import IPv4Interface
 from lvsdeploy.facts.kernel import sysctl_path
 from lvsdeploy.facts.mounts import parse_mounts, unescape
 
-from .spec import FSTAB_MARK, MODES, ShareMount, destination_row, service_row
+from .spec import FSTAB_MARK, MODES, ShareMount, destination_row, probe, service_label, service_row
 
 
 def failure(host: str, check: str, expected, found) -> str:
@@ -74,6 +74,43 @@ def ipvs_rows(text: str) -> set[str]:
     return rows
 
 
+# Real servers a health checker has taken out, with the reason verify's own probe found: reported at the end of
+# the run (conftest's terminal summary), not counted as failures of the deployment.
+DOWN_BY_HEALTH_CHECK: list[str] = []
+
+
+def checked_rows(host, director: str, cluster, checker: str, found: set[str]) -> set[str]:
+    """The rows a checker-kept table must have: the inventory's, except that a real server which fails verify's
+    own probe of its health check may be missing (on_failure remove) or at weight 0 (quiescent), and a
+    service's sorry server may stand in. Each such real server is noted in DOWN_BY_HEALTH_CHECK."""
+    wanted = set()
+    for svc in cluster.services:
+        label = service_label(svc.protocol, str(svc.vip) if svc.vip else None, svc.port, svc.fwmark)
+        netmask = str(svc.persistence_netmask) if svc.persistence_netmask else None
+        wanted.add(service_row(label, svc.scheduler, svc.persistence, netmask))
+        method = MODES[svc.mode].method
+        for rs in svc.realservers:
+            ip = str(cluster.hosts[rs.host].rip.ip)
+            row = destination_row(label, ip, rs.port, method, rs.weight)
+            quiesced = destination_row(label, ip, rs.port, method, 0)
+            if row in found:
+                wanted.add(row)
+                continue
+            test = probe(svc, ip, rs.port)
+            answer = host.run(test.command).stdout.strip() if test else None
+            if test is None or answer == test.expect:
+                wanted.add(row)   # up by verify's own probe: the checker must have it in the table
+                continue
+            if quiesced in found:
+                wanted.add(quiesced)
+            DOWN_BY_HEALTH_CHECK.append(f"{director}: {label} -> {ip}:{rs.port} ({rs.host}) is out of rotation, "
+                                        f"taken out by {checker}: {test.shown} answered {answer or 'nothing'}")
+        sorry = svc.health_check.sorry_server if svc.health_check else None
+        if sorry is not None:
+            wanted |= {r for r in found if r.startswith(f"{label} -> {sorry.address}:{sorry.port} ")}
+    return wanted
+
+
 def table_difference(wanted: set[str], found: set[str]) -> str:
     return f"missing {sorted(wanted - found) or 'nothing'}, extra {sorted(found - wanted) or 'nothing'}"
 
@@ -85,9 +122,19 @@ STATS_FOLD_SECONDS = 8
 STATS_POLL_SECONDS = 0.3
 
 
+def live_weights(host, vip: str, port: int, protocol: str) -> dict[str, int]:
+    """Weight per real server ("IP:PORT") of one virtual service as the table has it now."""
+    return _service_column(host.check_output("ipvsadm -Ln"), vip, port, protocol, 2)
+
+
 def connection_counts(host, vip: str, port: int, protocol: str) -> dict[str, int]:
     """Connections per real server for one virtual service, from `ipvsadm -Ln --stats --exact`."""
-    out = host.check_output("ipvsadm -Ln --stats --exact")
+    return _service_column(host.check_output("ipvsadm -Ln --stats --exact"), vip, port, protocol, 1)
+
+
+def _service_column(out: str, vip: str, port: int, protocol: str, column: int) -> dict[str, int]:
+    """One numeric column per real server of one virtual service in `ipvsadm -Ln` output (2: the weight;
+    with --stats, 1: connections)."""
     counts, inside = {}, False
     wanted = f"{vip}:{port}"
     for line in out.splitlines():
@@ -97,7 +144,7 @@ def connection_counts(host, vip: str, port: int, protocol: str) -> dict[str, int
         if parts[0] in ("TCP", "UDP", "SCTP", "FWM"):
             inside = parts[0] == protocol.upper() and parts[1] == wanted
         elif parts[0] == "->" and inside and parts[1][0].isdigit():
-            counts[parts[1]] = int(parts[2])
+            counts[parts[1]] = int(parts[1 + column])
     return counts
 
 

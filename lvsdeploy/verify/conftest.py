@@ -19,12 +19,15 @@ from . import spec
 
 
 def _default_inventory() -> str | None:
-    """$LVSDEPLOY_INVENTORY, else the inventory of the lab named by $LVSDEPLOY_LAB (molecule sets that)."""
+    """$LVSDEPLOY_INVENTORY, else the inventory of the lab named by $LVSDEPLOY_LAB (molecule sets that; with
+    $LVSDEPLOY_HEALTH_CHECKER, that lab's inventory for the checker)."""
     if os.environ.get("LVSDEPLOY_INVENTORY"):
         return os.environ["LVSDEPLOY_INVENTORY"]
     if os.environ.get("LVSDEPLOY_LAB"):
+        from lvsdeploy.lab.inventory import checker_inventory
         from lvsdeploy.lab.paths import lab_dir
-        return str(lab_dir(os.environ["LVSDEPLOY_LAB"]) / "inventory.yml")
+        checker = os.environ.get("LVSDEPLOY_HEALTH_CHECKER") or "none"
+        return str(checker_inventory(lab_dir(os.environ["LVSDEPLOY_LAB"]), checker))
     return None
 
 
@@ -96,3 +99,12 @@ def remote(cluster, tmp_path_factory):
 def expected_ipvs(cluster) -> set[str]:
     """The IPVS table the inventory asks for, as spec rows (checks.ipvs_rows reads a host's the same way)."""
     return spec.ipvs_rows(cluster)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Real servers a health checker has taken out: the cluster works as deployed, they are worth knowing."""
+    from .checks import DOWN_BY_HEALTH_CHECK
+    if DOWN_BY_HEALTH_CHECK:
+        terminalreporter.section("down by health check")
+        for line in DOWN_BY_HEALTH_CHECK:
+            terminalreporter.write_line(line)

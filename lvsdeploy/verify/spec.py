@@ -67,6 +67,56 @@ FSTAB = "/etc/fstab"
 FSTAB_MARK = "# lvsdeploy"
 NFS_SERVER_UNIT = "nfs-server.service"
 
+# ---- health checkers (docs/inventory.md "Health checks") -----------------------------------------------------
+
+CHECKER_UNITS = {"keepalived": "keepalived.service", "ldirectord": "ldirectord.service"}
+CHECKER_CONFIGS = {"keepalived": "/etc/keepalived/keepalived.conf", "ldirectord": "/etc/ha.d/ldirectord.cf"}
+# with no health_check given, a TCP service is checked by a TCP connect; others are not checked
+DEFAULT_CHECK_TYPE = {"tcp": "tcp"}
+
+
+def health_checker(cluster: Cluster) -> str:
+    """Who keeps the directors' IPVS table: "none" (lvsdeploy, with ipvsadm), "keepalived" or "ldirectord"."""
+    directors = cluster.directors()
+    return directors[0].health_checker if directors else "none"
+
+
+def persisted_rows(cluster: Cluster) -> set[str]:
+    """The table saved for boot: all of it when lvsdeploy keeps it; nothing when a checker's daemon does (the
+    daemon creates its services at boot)."""
+    return ipvs_rows(cluster) if health_checker(cluster) == "none" else set()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How verify tests one real server the way its health check does, from the director: a shell command and
+    what it must print."""
+
+    command: str
+    expect: str
+    shown: str
+
+
+def probe(svc, ip: str, port: int) -> Probe | None:
+    """The probe for one real server of a service (None: the service has no check, it is never down)."""
+    check = svc.health_check
+    kind = check.type if check else DEFAULT_CHECK_TYPE.get(svc.protocol, "none")
+    target = (check.port if check and check.port else None) or port
+    timeout = check.timeout if check else 3
+    if kind == "tcp":
+        return Probe(f"timeout {timeout} bash -c '</dev/tcp/{ip}/{target}' && echo open || echo closed", "open",
+                     f"tcp connect to {ip}:{target}")
+    if kind in ("http", "https"):
+        host = f" -H 'Host: {check.virtualhost}'" if check.virtualhost else ""
+        url = f"{kind}://{ip}:{target}{check.path}"
+        return Probe(f"curl -sk -o /dev/null -w '%{{http_code}}' --max-time {timeout}{host} '{url}'",
+                     str(check.status), f"GET {url} (expected status {check.status})")
+    if kind == "misc":
+        vip = svc.vip if svc.vip else svc.fwmark
+        command = f"{check.command} {vip} {svc.port or 0} {ip} {port}"
+        return Probe(f"{command} >/dev/null 2>&1 && echo up || echo down", "up", command)
+    return None
+
 # ---- directors ---------------------------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from ipaddress import IPv4Interface
 import pytest
 
 from . import spec
-from .checks import addresses, failure, module_present, sysctl, sysctl_conf
+from .checks import DOWN_BY_HEALTH_CHECK, addresses, failure, module_present, sysctl, sysctl_conf
 
 
 def _modes(cluster, realserver) -> set[str]:
@@ -69,11 +69,25 @@ def _listening(host, protocol: str, port: int) -> bool:
 
 def test_service_ports_listening(realserver, remote, cluster):
     host = remote(realserver.name)
+    checked = _checked_ports(cluster, realserver)
     for protocol, port in spec.listening_ports(cluster, realserver):
         if protocol not in ("tcp", "udp"):
             continue   # testinfra reads TCP and UDP sockets only
+        if not _listening(host, protocol, port) and (protocol, port) in checked:
+            # the application is down and its health check keeps it out of rotation: reported, not failed
+            DOWN_BY_HEALTH_CHECK.append(f"{realserver.name}: nothing listens on {protocol} port {port}; its "
+                                        f"health check ({spec.health_checker(cluster)}) keeps it out of rotation")
+            continue
         assert _listening(host, protocol, port), failure(realserver.name, f"{protocol} port {port}",
                                                          f"{protocol} {port} listening", "nothing")
+
+
+def _checked_ports(cluster, realserver) -> set[tuple[str, int]]:
+    """(protocol, port) of this real server in services a running health checker tests."""
+    if spec.health_checker(cluster) == "none":
+        return set()
+    return {(svc.protocol, rs.port) for svc in cluster.services_for(realserver.name) for rs in svc.realservers
+            if rs.host == realserver.name and spec.probe(svc, "", rs.port) is not None}
 
 
 def test_persisted_for_boot(realserver, remote, cluster):

@@ -102,6 +102,7 @@ def test_validate_summary_of_the_dr_example(capsys):
         "  storage: storage1",
         "  service web: tcp 10.20.0.10:80 dr rr -> rs1:80 w1, rs2:80 w1",
         "  service dns: udp 10.20.0.10:53 dr wrr -> rs1:53 w2, rs2:53 w1",
+        "  health checker: none (nothing tests the real servers: a failed one stays in rotation)",
         "  share content: nfs storage1:/srv/lvs/content -> /var/www/html/shared",
     ]
 

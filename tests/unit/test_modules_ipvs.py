@@ -673,9 +673,12 @@ def test_untyped_or_unknown_arguments_are_refused(args, message):
 
 
 def test_facts_needed_reads_the_record_and_the_old_boot_rules():
-    # The IPVS table is always read; the files are the record and, when given, the rules to adopt.
-    request = ipvs.facts_needed(args(director_table()))
-    assert request.files == {RECORD}
-    assert not (request.sysctls or request.packages or request.units)
+    # The IPVS table is always read; the files are the record and, when given, the rules to adopt; the units
+    # are the health checkers' (a handover stops the one that kept the services until now), whatever the owner.
+    for owner in ipvs.OWNERS:
+        request = ipvs.facts_needed(args(director_table(), owner=owner))
+        assert request.files == {RECORD}
+        assert request.units == {"keepalived.service", "ldirectord.service"}
+        assert not (request.sysctls or request.packages)
     assert ipvs.facts_needed(args(director_table(), adopt_from=RULES)).files == {RECORD, RULES}
     assert ipvs.facts_needed(args([], adopt_from="")).files == {RECORD}   # an empty adopt_from is none

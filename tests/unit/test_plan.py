@@ -619,18 +619,50 @@ class Reads(dict):
         return super().__getitem__(key)
 
 
+# The health checkers' units: a director's ipvs task asks for them always, and reads them only when its record
+# says a checker kept services until now (a handover stops that checker first).
+CHECKER_UNITS = {"keepalived.service", "ldirectord.service"}
+
+
+def reading(facts: HostFacts) -> HostFacts:
+    facts.files, facts.sysctls = Reads(facts.files), Reads(facts.sysctls)
+    facts.packages, facts.units = Reads(facts.packages), Reads(facts.units)
+    return facts
+
+
 @pytest.mark.parametrize("mode,name", CASES)
 def test_facts_request_covers_everything_plan_host_reads(mode, name):
     c, host, facts = fresh(mode, name)
     request = facts_request(host_tasks(c, host))
-    facts.files, facts.sysctls = Reads(facts.files), Reads(facts.sysctls)
-    facts.packages, facts.units = Reads(facts.packages), Reads(facts.units)
+    facts = reading(facts)
     plan = plan_host(host_tasks(c, host), facts)
     assert plan.error is None
     assert facts.files.read == request.files
     assert facts.sysctls.read == request.sysctls
     assert facts.packages.read == request.packages
+    # a fresh host has no record: no checker kept anything, so only the checkers' units go unread
+    assert facts.units.read == request.units - (CHECKER_UNITS if host.is_director else set())
+    assert (CHECKER_UNITS <= request.units) == host.is_director
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_facts_request_covers_the_checker_units_a_handover_reads(mode):
+    # A record that says keepalived keeps the inventory's services and ldirectord one that is gone from the table:
+    # going back to none stops both, so plan reads both units (and nothing the request did not ask for).
+    c, host, facts = fresh(mode, "director1")
+    request = facts_request(host_tasks(c, host))
+    labels = sorted(s.label for t in host_tasks(c, host).tasks if t.module == "ipvs" for s in t.args["services"])
+    assert labels
+    lines = [f"{label} keepalived" for label in labels] + ["TCP 192.0.2.1:9 ldirectord"]
+    facts.files[RECORD] = FileFact(True, (ipvs_module.RECORD_HEADER + "".join(f"{line}\n" for line in lines)).encode(),
+                                   "0644", "root", "root", "file")
+    facts.units.update({unit: UnitFact("loaded", "enabled", "active") for unit in CHECKER_UNITS})
+    facts = reading(facts)
+    plan = plan_host(host_tasks(c, host), facts)
+    assert plan.error is None
     assert facts.units.read == request.units
+    resources = [p.change.resource for p in plan.changes]
+    assert {"service keepalived.service", "service ldirectord.service"} <= set(resources)
 
 
 def test_facts_request_of_a_dr_realserver():
@@ -649,7 +681,9 @@ def test_facts_request_of_a_director_adds_ipvs_files_units_and_sysctls():
     c = cluster("nat")
     request = facts_request(host_tasks(c, c.hosts["director1"]))
     assert {"/etc/lvsdeploy/ipvs.rules", "/etc/systemd/system/lvsdeploy-ipvs.service", RECORD} <= request.files
-    assert request.units == {"lvsdeploy-ipvs.service", "lvsdeploy-network.service"}
+    # the checkers' units too: a handover from one stops it (lvs_health_checker none here: no checker package)
+    assert request.units == {"lvsdeploy-ipvs.service", "lvsdeploy-network.service", "keepalived.service",
+                             "ldirectord.service"}
     assert request.packages == {"iproute2", "kmod", "procps", "ipvsadm"}
     assert request.sysctls == {"net.ipv4.ip_forward", "net.ipv4.vs.conntrack", "net.ipv4.vs.expire_nodest_conn",
                                "net.ipv4.vs.expire_quiescent_template"}

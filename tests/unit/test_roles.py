@@ -57,11 +57,14 @@ def test_defaults_are_loaded():
     assert load_role("common").defaults.get("lvs_ipvs_rules_file") is None
 
 
-def test_director_ipvs_task_keeps_a_record_and_adopts_the_boot_rules():
+@pytest.mark.parametrize("owner", ["lvsdeploy", "keepalived", "ldirectord"])
+def test_director_ipvs_task_keeps_a_record_and_adopts_the_boot_rules(owner):
+    # The owner (desired.director_vars: lvsdeploy, or the health checker) is passed as it is; it has no default.
     director = load_role("director")
     task = next(t for t in director.tasks if t.module == "ipvs")
-    (rendered,) = expand(director, task, {**director.defaults, "lvs_ipvs_services": []})
-    assert rendered.args == {"services": [], "record": "/etc/lvsdeploy/ipvs.managed",
+    assert "lvs_ipvs_owner" not in director.defaults
+    (rendered,) = expand(director, task, {**director.defaults, "lvs_ipvs_services": [], "lvs_ipvs_owner": owner})
+    assert rendered.args == {"services": [], "owner": owner, "record": "/etc/lvsdeploy/ipvs.managed",
                              "adopt_from": "/etc/lvsdeploy/ipvs.rules"}
 
 
