@@ -20,7 +20,7 @@ from lvsdeploy.lab import control, paths
 from lvsdeploy.lab.inventory import UDP_WHOAMI_PORT
 from lvsdeploy.verify.checks import udp_probe_command
 
-from . import installed, real_hosts, storage_checks
+from . import health_checks, installed, real_hosts, storage_checks
 from .lab import PROJECT_DIR, cli, edited_inventory, molecule, ssh
 
 
@@ -154,6 +154,48 @@ class TopologyFlow:
         rs2_web = [line.split() for line in rules if f"-r {self.rip(lab, 'rs2')}:80 " in line]
         assert len(rs2_web) == 1 and rs2_web[0][rs2_web[0].index("-w") + 1] == "3", rules
         assert cli("apply", "--yes", str(inventory)).returncode == 0   # back to the lab's weights
+
+    # --- health checks (issue: a dead real server leaves the rotation by itself), on the DR and NAT labs ---------
+    def test_keepalived_health_checks(self, lab, inventory, converged, tmp_path):
+        self._health_checks(lab, inventory, tmp_path, "keepalived")
+
+    def test_ldirectord_health_checks(self, lab, inventory, converged, tmp_path):
+        self._health_checks(lab, inventory, tmp_path, "ldirectord")
+
+    def test_molecule_scenario_with_a_health_checker(self, lab, inventory, converged):
+        """`molecule test -s dr-keepalived`: converge hands the table to keepalived, idempotence and the verifier
+        pass on it; then the lab goes back to its own inventory."""
+        if self.MODE != "dr":
+            pytest.skip("shown once, on the DR lab")
+        try:
+            result = molecule(self.LAB, "test", "dr-keepalived", PROJECT_DIR, "--destroy", "never")
+            assert result.returncode == 0, "molecule test failed (output above)"
+            assert "idempotence" in result.stdout.lower()
+        finally:
+            assert cli("apply", "--yes", str(inventory)).returncode == 0
+
+    def _health_checks(self, lab, inventory, tmp_path, checker):
+        if self.MODE == "tun":
+            pytest.skip("shown on the DR and NAT labs; the checkers do not depend on the forwarding mode")
+        vip, rip = lab.topology.vip, self.rip(lab, "rs1")
+        inventories = health_checks.checker_inventories(inventory, tmp_path, checker)
+        if checker == "ldirectord":   # so that the handover shown is from one checker to the other
+            keepalived = health_checks.checker_inventories(inventory, tmp_path, "keepalived")["base"]
+            assert cli("apply", "--yes", str(keepalived)).returncode == 0
+        # each daemon's reboot and broken-config stories are shown once: keepalived's on DR, ldirectord's on NAT
+        once = (self.MODE == "dr") == (checker == "keepalived")
+        try:
+            health_checks.apply_under_loop(self.LAB, vip, inventories["base"], f"table handed to {checker}")
+            health_checks.dead_realserver_leaves_and_returns(lab, self.LAB, inventories["base"], checker, rip)
+            health_checks.quiescent_keeps_established_connections(lab, self.LAB, inventories, checker, rip)
+            health_checks.sorry_server_answers_when_all_are_down(lab, self.LAB, inventories, checker)
+            if once:
+                assert cli("apply", "--yes", str(inventories["base"])).returncode == 0
+                health_checks.broken_config_never_reaches_the_director(lab, self.LAB, inventories["base"], checker,
+                                                                       tmp_path)
+                health_checks.checker_runs_after_director_reboot(lab, self.LAB, inventories["base"], checker)
+        finally:
+            health_checks.apply_under_loop(self.LAB, vip, inventory, f"table handed back from {checker}")
 
     # --- real hosts (issue: connect as users do, touch only our own, one apply at a time), shown on DR ---------
     def test_applies_as_a_real_user_through_agent_alias_jump_host_and_sudo(self, lab, inventory, converged,

@@ -60,7 +60,7 @@ def test_wrong_forwarding_method_names_the_destination(cluster, tmp_path):
     )
     host = FakeHost({}, {"ipvsadm -Sn": saved})
     with pytest.raises(AssertionError) as failed:
-        director_suite.test_ipvs_table_equals_inventory(cluster.hosts["director1"], lambda name: host,
+        director_suite.test_ipvs_table_equals_inventory(cluster.hosts["director1"], lambda name: host, cluster,
                                                         ipvs_rows(cluster))
     assert str(failed.value).startswith(
         "director1: IPVS table: expected the inventory's table, found "

@@ -1,0 +1,258 @@
+"""Health checks on a lab (issue: a dead real server leaves the rotation by itself), for keepalived and
+ldirectord, run from flow.py on the DR and NAT labs.
+
+Each story starts from the lab's own inventory (no checker: lvsdeploy keeps the table), hands the table to the
+checker under a client request loop, breaks and mends real servers while measuring what the client sees, and
+hands the table back to lvsdeploy. Measured figures go to the test output and to
+~/.cache/lvsdeploy/results/health_checks.txt (for the closing note).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from lvsdeploy.lab import control, paths
+from lvsdeploy.lab.inventory import LAB_HEALTH_CHECK, checker_inventory
+from lvsdeploy.roles import ROLES_DIR
+
+from .lab import cli, edited_inventory, ssh
+
+INTERVAL, RETRIES = LAB_HEALTH_CHECK["interval"], LAB_HEALTH_CHECK["retries"]
+# what the issue allows: out within interval × retries + 1 s, back within one interval (each with the 0.1 s of
+# the director's polling on top)
+OUT_WITHIN = INTERVAL * RETRIES + 1 + 0.2
+BACK_WITHIN = INTERVAL + 0.2
+CONFIG = {"keepalived": "/etc/keepalived/keepalived.conf", "ldirectord": "/etc/ha.d/ldirectord.cf"}
+UNIT = {"keepalived": "keepalived.service", "ldirectord": "ldirectord.service"}
+
+
+def record(line: str) -> None:
+    print(line)
+    out = paths.cache_dir() / "results" / "health_checks.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+
+class RequestLoop:
+    """10 HTTP requests a second from the client to the VIP, each result streamed back as it completes, stamped
+    with this machine's clock (so they compare with the moments the director's watcher reports)."""
+
+    def __init__(self, lab: str, vip: str, seconds: int, path: str = "/whoami"):
+        script = (f"end=$(($(date +%s)+{seconds})); while [ $(date +%s) -lt $end ]; do "
+                  f"curl -s -o /dev/null -w '%{{http_code}} %{{time_total}}\\n' --max-time 2 http://{vip}{path} & "
+                  "sleep 0.1; done; wait")
+        self.proc = subprocess.Popen(control.ssh_argv(lab, "client", [script]), stdout=subprocess.PIPE, text=True,
+                                     bufsize=1)
+        self.results: list[tuple[float, bool]] = []    # (when the request started, answered 200)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            parts = line.split()
+            if len(parts) == 2:
+                self.results.append((time.monotonic() - float(parts[1]), parts[0] == "200"))
+
+    def finish(self) -> RequestLoop:
+        self.proc.wait(timeout=300)
+        self.thread.join(timeout=10)
+        return self
+
+    def failed(self, since: float = 0.0, until: float = float("inf")) -> int:
+        return sum(1 for started, ok in self.results if since <= started <= until and not ok)
+
+    def __str__(self) -> str:
+        return f"{len(self.results)} requests, {self.failed()} failed"
+
+
+class TableWatch:
+    """A watcher on the director: polls `ipvsadm -Sn` every 0.1 s until `condition` (a shell test over the
+    table in $t) holds, then says so; `wait()` returns the moment this machine heard it."""
+
+    def __init__(self, lab: str, condition: str):
+        script = (f"i=0; while [ $i -lt 1200 ]; do t=$(ipvsadm -Sn); if {condition}; then echo met; exit 0; fi; "
+                  "sleep 0.1; i=$((i+1)); done; echo timeout")
+        self.proc = subprocess.Popen(control.ssh_argv(lab, "director1", [script]), stdout=subprocess.PIPE, text=True)
+
+    def wait(self, timeout: float = 120) -> float | None:
+        line = self.proc.stdout.readline().strip()
+        when = time.monotonic()
+        self.proc.wait(timeout=timeout)
+        return when if line == "met" else None
+
+
+def dest_absent(rip: str, port: int) -> str:
+    return f"! printf '%s\\n' \"$t\" | grep -q -- '-r {rip}:{port} '"
+
+
+def dest_weight(rip: str, port: int, weight: int) -> str:
+    return f"printf '%s\\n' \"$t\" | grep -- '-r {rip}:{port} ' | grep -q -- '-w {weight}$'"
+
+
+def daemon_pid(lab: str, checker: str) -> str:
+    return ssh(lab, "director1", f"systemctl show -p MainPID --value {UNIT[checker]}").stdout.strip()
+
+
+def apply_under_loop(lab: str, vip: str, inventory: Path, what: str) -> RequestLoop:
+    """`apply` while the client loop runs; every request must be answered."""
+    loop = RequestLoop(lab, vip, 45)
+    time.sleep(3)
+    result = cli("apply", "--yes", str(inventory))
+    assert result.returncode == 0, f"apply ({what}) failed"
+    loop.finish()
+    record(f"{lab} {what}: {loop}")
+    assert loop.results and loop.failed() == 0, f"{what}: {loop}"
+    plan = cli("plan", str(inventory))
+    assert plan.returncode == 0 and "Plan: 0 changes" in plan.stdout, f"after {what} plan must be empty"
+    return loop
+
+
+def checker_inventories(inventory: Path, tmp_path: Path, checker: str) -> dict[str, Path]:
+    """The lab's inventory kept by `checker`, and its variants: quiescent on failure, with a sorry server."""
+    base = checker_inventory(inventory.parent, checker)
+
+    def quiescent(data):
+        data["all"]["vars"]["lvs_virtual_services"][0]["health_check"]["on_failure"] = "quiescent"
+
+    def sorry(data):
+        data["all"]["vars"]["lvs_virtual_services"][0]["health_check"]["sorry_server"] = {
+            "address": "127.0.0.1", "port": 80}
+    return {"base": base,
+            "quiescent": edited_inventory(base, tmp_path / f"{checker}-quiescent.yml", quiescent),
+            "sorry": edited_inventory(base, tmp_path / f"{checker}-sorry.yml", sorry)}
+
+
+# ---- the stories -----------------------------------------------------------------------------------------------
+
+def dead_realserver_leaves_and_returns(lab, name: str, inventory: Path, checker: str, rip: str) -> None:
+    """rs1's web server stops under the request loop: out within interval × retries + 1 s, no failed request
+    after that; plan is empty and verify names it meanwhile; started again, back within one interval and
+    answering."""
+    vip = lab.topology.vip
+    loop = RequestLoop(name, vip, 40)
+    time.sleep(3)
+    watch = TableWatch(name, dest_absent(rip, 80))
+    ssh(name, "rs1", "systemctl stop nginx")
+    stopped = time.monotonic()
+    out = watch.wait()
+    try:
+        assert out is not None, f"{checker} never took rs1 out of the table"
+        detection = out - stopped
+        plan = cli("plan", str(inventory))
+        verify = cli("verify", str(inventory))
+    finally:
+        watch = TableWatch(name, f"! ( {dest_absent(rip, 80)} )")
+        ssh(name, "rs1", "systemctl start nginx")
+    started = time.monotonic()
+    back = watch.wait()
+    loop.finish()
+    assert back is not None, f"{checker} never put rs1 back"
+    record(f"{name} {checker}: rs1 out {detection:.2f} s after its web server stopped (allowed {OUT_WITHIN:.1f} s), "
+           f"back {back - started:.2f} s after it started (allowed {BACK_WITHIN:.1f} s); {loop}, "
+           f"{loop.failed(since=out)} failed after it was out")
+    assert detection <= OUT_WITHIN
+    assert loop.failed(since=out) == 0, "requests failed after the checker took rs1 out"
+    assert back - started <= BACK_WITHIN
+    assert plan.returncode == 0 and "Plan: 0 changes" in plan.stdout, "a real server down is not drift"
+    assert "out of rotation" in plan.stdout
+    assert verify.returncode == 0, "a real server down by health check is not a failed deployment"
+    assert "down by health check" in verify.stdout and f"{rip}:80 (rs1)" in verify.stdout
+    assert "/whoami" in verify.stdout, "verify must say which check fails"
+    counts = whoami_counts(name, vip, 10)
+    assert counts.get("rs1", 0) > 0, f"rs1 is back in the table but gets no requests: {counts}"
+
+
+def quiescent_keeps_established_connections(lab, name: str, inventories: dict, checker: str, rip: str) -> None:
+    """on_failure quiescent, applied under the loop (a reload: same PID); rs1's check fails while a slow
+    download from it runs: weight 0, no new request reaches it, and the download completes."""
+    vip = lab.topology.vip
+    pid = daemon_pid(name, checker)
+    apply_under_loop(name, vip, inventories["quiescent"], f"{checker} switched to quiescent")
+    assert daemon_pid(name, checker) == pid, f"{checker} was restarted, not reloaded"
+    ssh(name, "rs1", "head -c 16000000 /dev/zero > /var/www/html/big")
+    downloads = [subprocess.Popen(control.ssh_argv(name, "client", [
+        f"curl -s -o /dev/null -w '%{{http_code}} %{{size_download}}' --limit-rate 1000k --max-time 60 "
+        f"http://{vip}/big"]), stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(2)   # both connected: rr gave one of them to rs1 (the other gets a 404 from rs2 at once)
+    watch = TableWatch(name, dest_weight(rip, 80, 0))
+    ssh(name, "rs1", "mv /var/www/html/whoami /var/www/html/whoami.off")
+    try:
+        assert watch.wait() is not None, f"{checker} never set rs1's weight to 0"
+        counts = whoami_counts(name, vip, 10)
+        results = [d.communicate(timeout=90)[0].split() for d in downloads]
+    finally:
+        ssh(name, "rs1", "mv /var/www/html/whoami.off /var/www/html/whoami; rm -f /var/www/html/big")
+    record(f"{name} {checker} quiescent: downloads {results}, whoami counts while rs1 at weight 0 {counts}")
+    assert ["200", "16000000"] in results, f"the download from rs1 did not complete: {results}"
+    assert set(counts) == {"rs2"}, f"rs1 at weight 0 must get no new request: {counts}"
+    assert TableWatch(name, dest_weight(rip, 80, 1)).wait() is not None, "rs1 never got its weight back"
+
+
+def sorry_server_answers_when_all_are_down(lab, name: str, inventories: dict, checker: str) -> None:
+    """With a sorry server (127.0.0.1:80 on the director), every real server down: the director's own page
+    answers through the VIP; rs1 back: traffic returns to it."""
+    vip = lab.topology.vip
+    ssh(name, "director1", "mkdir -p /var/www/html && echo sorry-director1 > /var/www/html/whoami "
+                           "&& systemctl start nginx")
+    try:
+        assert cli("apply", "--yes", str(inventories["sorry"])).returncode == 0
+        watch = TableWatch(name, "printf '%s\\n' \"$t\" | grep -q -- '-r 127.0.0.1:80 '")
+        ssh(name, "rs1", "systemctl stop nginx")
+        ssh(name, "rs2", "systemctl stop nginx")
+        assert watch.wait() is not None, f"{checker} never put the sorry server in"
+        sorry = whoami_counts(name, vip, 5)
+        ssh(name, "rs1", "systemctl start nginx")
+        rip1 = lab.topology.vm("rs1").host_vars["lvs_rip"].split("/")[0]
+        assert TableWatch(name, f"! ( {dest_absent(rip1, 80)} )").wait() is not None
+        time.sleep(1)
+        back = whoami_counts(name, vip, 5)
+    finally:
+        ssh(name, "rs1", "systemctl start nginx")
+        ssh(name, "rs2", "systemctl start nginx")
+        ssh(name, "director1", "systemctl stop nginx; rm -f /var/www/html/whoami")
+    record(f"{name} {checker} sorry server: all down {sorry}, rs1 back {back}")
+    assert sorry == {"sorry-director1": 5}, f"the sorry server must answer every request: {sorry}"
+    assert back == {"rs1": 5}, f"traffic must return to rs1: {back}"
+
+
+def broken_config_never_reaches_the_director(lab, name: str, inventory: Path, checker: str, tmp_path: Path) -> None:
+    """A role whose template renders a config the daemon refuses: the apply fails at that file, the old file
+    and the running daemon stay as they were."""
+    roles = tmp_path / "roles"
+    shutil.copytree(ROLES_DIR, roles)
+    template = roles / "director" / "templates" / f"{'keepalived.conf' if checker == 'keepalived' else 'ldirectord.cf'}.j2"
+    broken = "virtual_server_is_not_a_keyword {\n" if checker == "keepalived" else "checktype=not-a-check-type\n"
+    template.write_text(template.read_text() + broken)
+    before = ssh(name, "director1", f"sha256sum {CONFIG[checker]}").stdout
+    pid = daemon_pid(name, checker)
+    result = cli("apply", "--yes", str(inventory), env={"LVSDEPLOY_ROLES": str(roles)})
+    assert result.returncode == 1
+    assert "the old file is kept" in result.stdout
+    assert ssh(name, "director1", f"sha256sum {CONFIG[checker]}").stdout == before
+    assert daemon_pid(name, checker) == pid
+    assert cli("plan", str(inventory)).returncode == 0, "the failed apply must have changed nothing"
+    record(f"{name} {checker}: broken config refused by the config test, old file sha "
+           f"{hashlib.sha256(before.encode()).hexdigest()[:8]} kept, PID {pid} unchanged")
+
+
+def checker_runs_after_director_reboot(lab, name: str, inventory: Path, checker: str) -> None:
+    control.reboot(Console(), name, ["director1"])
+    assert ssh(name, "director1", f"systemctl is-active {UNIT[checker]}").stdout.strip() == "active"
+    assert cli("verify", str(inventory)).returncode == 0
+    plan = cli("plan", str(inventory))
+    assert plan.returncode == 0 and "Plan: 0 changes" in plan.stdout
+    record(f"{name} {checker}: after a director reboot the checker runs, verify passes, plan is empty")
+
+
+def whoami_counts(lab: str, vip: str, requests: int) -> dict[str, int]:
+    out = ssh(lab, "client", f"for i in $(seq {requests}); do curl -s --max-time 5 http://{vip}/whoami; done").stdout
+    words = out.split()
+    return {w: words.count(w) for w in set(words)}
