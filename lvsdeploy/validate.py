@@ -67,7 +67,7 @@ def one_director(cluster: Cluster) -> list[Problem]:
     if len(directors) > 1:
         return [directors[1].origin.at().problem(
             f"group {DIRECTORS}", f"has {len(directors)} hosts ({_names(directors)}): failover between "
-                                  "directors needs keepalived, which is not supported yet; keep one director")]
+                                  "directors (keepalived VRRP) is not supported yet; keep one director")]
     return []
 
 

@@ -26,7 +26,7 @@ from lvsdeploy.facts import IpvsDest, IpvsService
 from lvsdeploy.facts.ipvs import parse_rules, rows_digest, rows_guard
 from lvsdeploy.lvs import METHOD_SWITCH, PROTOCOL_SWITCH
 from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_bool, check_args, file_guard, q
-from lvsdeploy.modules import service as unit
+from lvsdeploy.modules import service as unit_module
 from lvsdeploy.modules.file import check_path, write_commands
 
 NAME = "ipvs"
@@ -60,7 +60,11 @@ def _owned(a: dict, facts) -> dict[str, str]:
         for line in text.splitlines():
             words = line.split()
             if words and not line.startswith("#"):
-                owners[" ".join(words[:2])] = words[2] if len(words) > 2 else LVSDEPLOY
+                owner = words[2] if len(words) > 2 else LVSDEPLOY
+                if owner not in OWNERS:   # a hand edit: never a reason to stop some other unit
+                    raise ModuleError(f"{NAME}: {a['record']}: {line.strip()!r} names {owner!r} as its keeper; "
+                                      f"lvsdeploy knows {', '.join(OWNERS)}: fix or remove that line")
+                owners[" ".join(words[:2])] = owner
         return owners
     old = facts.files.get(a["adopt_from"]) if a["adopt_from"] else None
     if old is not None and old.exists and old.content:
@@ -202,6 +206,13 @@ def _current(facts) -> dict:
     return {s.key: s for s in (facts.ipvs.services if facts.ipvs else [])}
 
 
+def _unit_running(facts, owner: str) -> bool:
+    if owner == LVSDEPLOY:
+        return False
+    unit = facts.units.get(f"{owner}.service")
+    return unit is not None and unit.active in unit_module.RUNNING
+
+
 def _tolerant(command: str) -> str:
     """An edit of a service a health checker kept until now: the daemon may have added or removed a real server
     since the facts were read, so an add falls back to an edit (and back), and a removal of a gone one is done."""
@@ -231,13 +242,15 @@ def plan(args: dict, facts) -> list[Change]:
     ours_unwanted = sorted((s for s in current.values() if s.label in owners and s.label not in wanted_labels),
                            key=_sort_key)
     # the running checker removes a service that left its configuration by itself (on reload)
-    left = [s for s in ours_unwanted if owner != LVSDEPLOY and owners[s.label] == owner] if a["purge"] else []
+    # (only if it runs now: started later from its new configuration, it would never remove it)
+    running = _unit_running(facts, owner)
+    left = [s for s in ours_unwanted if running and owners[s.label] == owner] if a["purge"] else []
     unwanted = [s for s in ours_unwanted if s not in left] if a["purge"] else []
     # the record: what is wanted (with its new keeper), and what we made that is still there
     before = {label: owner for label in wanted_labels} | {s.label: owners[s.label] for s in ours_unwanted}
     # the checkers that kept services until now stop (leaving the table) before anyone else edits it
     changes = [c for checker in sorted(set(owners.values()) - {LVSDEPLOY, owner})
-               for c in unit.plan({"name": f"{checker}.service", "enabled": False, "state": "stopped"}, facts)]
+               for c in unit_module.plan({"name": f"{checker}.service", "enabled": False, "state": "stopped"}, facts)]
     changes.append(_record_change(a, facts, before))
     edits = [(s, _service_change(s, current.get(s.key))) for s in touched]
     edits += [(s, _service_change(None, s)) for s in unwanted]
@@ -250,7 +263,7 @@ def plan(args: dict, facts) -> list[Change]:
         changes.append(_record_change(a, facts, {k: v for k, v in before.items() if k not in gone}, before))
     # the guard covers what lvsdeploy keeps itself; a checker's services change whenever a real server fails
     kept = [s for s in touched + unwanted if owners.get(s.label, LVSDEPLOY) == LVSDEPLOY]
-    guard = _table_guard(facts, kept)
+    guard = _table_guard(facts, kept) if kept else ()
     return [Change(c.resource, c.diff, c.commands, c.notify, c.guards or guard)
             for c in changes if c is not None]
 
@@ -270,8 +283,8 @@ def notes(args: dict, facts) -> list[str]:
             for dest in service.destinations:
                 found = live.get((dest.ip, dest.port))
                 if found is None:
-                    notes.append(f"ipvs {service.label} -> {dest.ip}:{dest.port}: out of rotation, taken out by "
-                                 f"{a['owner']}'s health check")
+                    notes.append(f"ipvs {service.label} -> {dest.ip}:{dest.port}: out of rotation ({a['owner']}'s "
+                                 "health check took it out, or its next reload adds it)")
                 elif found.weight == 0 and dest.weight > 0:
                     notes.append(f"ipvs {service.label} -> {dest.ip}:{dest.port}: weight 0 (quiescent), set by "
                                  f"{a['owner']}'s health check")

@@ -112,7 +112,7 @@ def probe(svc, ip: str, port: int) -> Probe | None:
         return Probe(f"curl -sk -o /dev/null -w '%{{http_code}}' --max-time {timeout}{host} '{url}'",
                      str(check.status), f"GET {url} (expected status {check.status})")
     if kind == "misc":
-        vip = svc.vip if svc.vip else svc.fwmark
+        vip = svc.fwmark or svc.vip   # as ldirectord: the fwmark of a fwmark service
         command = f"{check.command} {vip} {svc.port or 0} {ip} {port}"
         return Probe(f"{command} >/dev/null 2>&1 && echo up || echo down", "up", command)
     return None

@@ -123,3 +123,72 @@ def test_a_leading_double_slash_is_one_slash():
     assert check_path("file", "//etc/systemd/system/x.service") == "/etc/systemd/system/x.service"
     assert systemd_reads(check_path("file", "//etc/systemd/system/x.service"))
     assert systemd_reads("/etc/fstab") and not systemd_reads("/etc/fstab.d/x")
+
+
+# ---- validate: the new content passes a command before it replaces the old --------------------------------
+
+CONF = "/etc/keepalived/keepalived.conf"
+
+
+def test_validate_runs_on_the_temp_file_right_before_the_rename():
+    args = {"path": CONF, "content": "global_defs {\n}\n"}
+    (plain,) = file.plan(args, HostFacts(files={CONF: FileFact(False)}))
+    (checked,) = file.plan({**args, "validate": "keepalived -t -f %s"}, HostFacts(files={CONF: FileFact(False)}))
+    check = checked.commands[-2]
+    assert checked.commands[-1] == f'mv -f -- "$lvs_tmp" {CONF}'
+    # one command more than without validate, just before the mv: written, owned and moded, then tested
+    assert checked.commands[:-2] + checked.commands[-1:] == plain.commands
+    assert check.startswith('if ! ( keepalived -t -f "$lvs_tmp" ); then rm -f "$lvs_tmp"; echo ')
+    assert check.endswith(" >&2; exit 1; fi")
+    assert "%s" not in check
+    # the message names the file and the test (with FILE for the temp file's name)
+    assert f"lvsdeploy: {CONF}: the new content fails `keepalived -t -f FILE`" in check
+    assert checked.diff == plain.diff and checked.guards == plain.guards
+    subprocess.run(["sh", "-n"], input="\n".join(checked.commands), text=True, check=True)
+
+
+def test_validate_with_a_shell_expression_is_kept_whole():
+    # ldirectord's test (checkers.CONFIG_TEST): `status` exits 3 for "parsed, not running"; the subshell keeps
+    # the || inside the test
+    (change,) = file.plan({"path": "/etc/ha.d/ldirectord.cf", "content": "x\n",
+                           "validate": "ldirectord %s status >/dev/null || [ $? -eq 3 ]"},
+                          HostFacts(files={"/etc/ha.d/ldirectord.cf": FileFact(False)}))
+    assert change.commands[-2].startswith(
+        'if ! ( ldirectord "$lvs_tmp" status >/dev/null || [ $? -eq 3 ] ); then rm -f "$lvs_tmp"; ')
+
+
+def test_validate_is_not_run_for_a_metadata_fix():
+    # the content on the host is not new: nothing to test, only a chmod
+    (change,) = file.plan({"path": PATH, "content": "x\n", "mode": "0600", "validate": "false %s"},
+                          facts_with(existing(b"x\n")))
+    assert change.commands == (f"chmod 0600 {PATH}",)
+
+
+@pytest.mark.parametrize("validate", ["keepalived -t", "cmp %s %s", "", ["keepalived", "-t", "-f", "%s"], 1, True])
+def test_a_validate_without_exactly_one_placeholder_is_refused(validate):
+    args = {"path": CONF, "content": "x\n", "validate": validate}
+    with pytest.raises(ModuleError, match=r"^file: validate must be a command with one %s for the new file"):
+        file.facts_needed(args)
+    with pytest.raises(ModuleError, match="validate must be a command with one %s"):
+        file.plan(args, HostFacts(files={CONF: FileFact(False)}))
+
+
+def test_validate_applied_for_real_keeps_the_old_file_when_it_fails(tmp_path):
+    path = str(tmp_path / "etc" / "app.conf")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "app.conf").write_bytes(b"good\n")
+    base = {"owner": ME, "group": MY_GROUP}
+    # A test that fails: the script stops with status 1 before the mv; the old file and no temp file remain.
+    changes = file.plan({"path": path, "content": "bad\n", "validate": "grep -q good %s", **base}, read(path))
+    run = subprocess.run(["sh", "-s"], input="set -e\n" + "\n".join(c for ch in changes for c in ch.commands)
+                         + "\necho after\n", text=True, capture_output=True)
+    assert run.returncode == 1
+    assert run.stdout == ""   # nothing after the failed test ran
+    assert run.stderr.strip() == (f"lvsdeploy: {path}: the new content fails `grep -q good FILE`; the old file "
+                                  "is kept and nothing after it is changed")
+    assert (tmp_path / "etc" / "app.conf").read_bytes() == b"good\n"
+    assert [p.name for p in (tmp_path / "etc").iterdir()] == ["app.conf"]
+    # A test that passes: written as without validate.
+    after = apply_and_read(path, {"path": path, "content": "still good\n", "validate": "grep -q good %s", **base})
+    assert after.files[path].content == b"still good\n"
+    assert [p.name for p in (tmp_path / "etc").iterdir()] == ["app.conf"]

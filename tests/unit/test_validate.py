@@ -102,7 +102,7 @@ def test_services_need_a_director(tmp_path):
 
 def test_only_one_director(tmp_path):
     found = check(tmp_path, lambda inv: hosts(inv, "directors").update(director2={"lvs_dip": "10.20.0.3/24"}))
-    one(found, "group directors", "failover between directors needs keepalived, which is not supported yet")
+    one(found, "group directors", "failover between directors (keepalived VRRP) is not supported yet")
 
 
 def test_director_is_not_a_realserver(tmp_path):
