@@ -42,6 +42,8 @@ def resolved_check(svc: VirtualService) -> HealthCheck:
     """The service's check with the defaults filled in: the protocol's default type when none is given."""
     if svc.health_check is not None:
         return svc.health_check
+    if any(not rs.port for rs in svc.realservers):   # a fwmark service without a port: nothing to connect to
+        return HealthCheck(type="none")
     return HealthCheck(type=DEFAULT_CHECK[svc.protocol])
 
 
@@ -103,6 +105,8 @@ def director_checker_vars(cluster: Cluster, host: Host) -> dict:
 
 def unsupported(checker: str, svc: VirtualService) -> list[tuple[str, str]]:
     """(field path, why) for each part of the service's check that `checker` cannot do."""
+    if checker == "ldirectord" and svc.protocol == "sctp":
+        return [("protocol", "ldirectord balances tcp, udp and fwmark services only: use keepalived for sctp")]
     check = svc.health_check
     if check is None or checker == "none":
         return []

@@ -244,6 +244,12 @@ def health_checks(cluster: Cluster) -> list[Problem]:
         if check.timeout > check.interval * check.retries + 60:
             problems.append(_svc(svc, "health_check.timeout", f"{check.timeout} s is far longer than the checks "
                                  "it belongs to; use a timeout below interval × retries"))
+        sorry = check.sorry_server
+        if sorry is not None and sorry.address.is_loopback and MODES[svc.mode].method == "masq":
+            # seen on the lab: the kernel drops it ("ip_vs_nat_xmit(): stopping DNAT to loopback address")
+            problems.append(_svc(svc, "health_check.sorry_server.address", f"{sorry.address} is a loopback "
+                                 f"address, which IPVS never masquerades to ({svc.mode} mode): use an address "
+                                 "of the director such as its DIP"))
         if checker == "none":
             continue
         for path, why in checkers.unsupported(checker, svc):

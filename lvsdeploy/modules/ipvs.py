@@ -246,8 +246,10 @@ def plan(args: dict, facts) -> list[Change]:
     running = _unit_running(facts, owner)
     left = [s for s in ours_unwanted if running and owners[s.label] == owner] if a["purge"] else []
     unwanted = [s for s in ours_unwanted if s not in left] if a["purge"] else []
-    # the record: what is wanted (with its new keeper), and what we made that is still there
-    before = {label: owner for label in wanted_labels} | {s.label: owners[s.label] for s in ours_unwanted}
+    # the record: what is wanted and what we made that is still there, each with its keeper until now (a new
+    # service with its new one): a handover that fails half-way is done again by the next apply
+    before = {label: owners.get(label, owner) for label in wanted_labels} | {s.label: owners[s.label]
+                                                                              for s in ours_unwanted}
     # the checkers that kept services until now stop (leaving the table) before anyone else edits it
     changes = [c for checker in sorted(set(owners.values()) - {LVSDEPLOY, owner})
                for c in unit_module.plan({"name": f"{checker}.service", "enabled": False, "state": "stopped"}, facts)]
@@ -259,8 +261,12 @@ def plan(args: dict, facts) -> list[Change]:
             change = Change(change.resource, change.diff, tuple(_tolerant(c) for c in change.commands))
         changes.append(change)
     gone = {s.label for s in unwanted + left}
-    if gone:   # only once they are gone (or left to their checker) do they leave the record
-        changes.append(_record_change(a, facts, {k: v for k, v in before.items() if k not in gone}, before))
+    # only once they are gone (or left to their checker) do they leave the record, and only once their table
+    # is aligned do handed-over services change keeper
+    after = {label: owner for label in wanted_labels} | {k: v for k, v in before.items() if k not in wanted_labels
+                                                         and k not in gone}
+    if after != before:
+        changes.append(_record_change(a, facts, after, before))
     # the guard covers what lvsdeploy keeps itself; a checker's services change whenever a real server fails
     kept = [s for s in touched + unwanted if owners.get(s.label, LVSDEPLOY) == LVSDEPLOY]
     guard = _table_guard(facts, kept) if kept else ()

@@ -10,7 +10,8 @@ from ipaddress import IPv4Interface
 from lvsdeploy.facts.kernel import sysctl_path
 from lvsdeploy.facts.mounts import parse_mounts, unescape
 
-from .spec import FSTAB_MARK, MODES, ShareMount, destination_row, probe, service_label, service_row
+from .spec import (CHECKER_CONFIGS, FSTAB_MARK, MODES, ShareMount, destination_row, probe, service_label,
+                   service_row)
 
 
 def failure(host: str, check: str, expected, found) -> str:
@@ -84,6 +85,7 @@ def checked_rows(host, director: str, cluster, checker: str, found: set[str]) ->
     own probe of its health check may be missing (on_failure remove) or at weight 0 (quiescent), and a
     service's sorry server may stand in. Each such real server is noted in DOWN_BY_HEALTH_CHECK."""
     wanted = set()
+    config = host.file(CHECKER_CONFIGS[checker]).content_string
     for svc in cluster.services:
         label = service_label(svc.protocol, str(svc.vip) if svc.vip else None, svc.port, svc.fwmark)
         netmask = str(svc.persistence_netmask) if svc.persistence_netmask else None
@@ -98,7 +100,10 @@ def checked_rows(host, director: str, cluster, checker: str, found: set[str]) ->
                 continue
             test = probe(svc, ip, rs.port)
             answer = host.run(test.command).stdout.strip() if test else None
-            if test is None or answer == test.expect:
+            # excused only if the checker was told about it: a checker that never knew a real server did not
+            # take it out
+            named = f"real_server {ip} {rs.port} " in config or f"real={ip}:{rs.port} " in config
+            if test is None or answer == test.expect or not named:
                 wanted.add(row)   # up by verify's own probe: the checker must have it in the table
                 continue
             if quiesced in found:

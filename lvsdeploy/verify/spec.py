@@ -71,7 +71,8 @@ NFS_SERVER_UNIT = "nfs-server.service"
 
 CHECKER_UNITS = {"keepalived": "keepalived.service", "ldirectord": "ldirectord.service"}
 CHECKER_CONFIGS = {"keepalived": "/etc/keepalived/keepalived.conf", "ldirectord": "/etc/ha.d/ldirectord.cf"}
-# with no health_check given, a TCP service is checked by a TCP connect; others are not checked
+# with no health_check given, a TCP service is checked by a TCP connect to each real server's port; others (and
+# a fwmark service without a port) are not checked
 DEFAULT_CHECK_TYPE = {"tcp": "tcp"}
 
 
@@ -100,7 +101,7 @@ class Probe:
 def probe(svc, ip: str, port: int) -> Probe | None:
     """The probe for one real server of a service (None: the service has no check, it is never down)."""
     check = svc.health_check
-    kind = check.type if check else DEFAULT_CHECK_TYPE.get(svc.protocol, "none")
+    kind = check.type if check else DEFAULT_CHECK_TYPE.get(svc.protocol, "none") if port else "none"
     target = (check.port if check and check.port else None) or port
     timeout = check.timeout if check else 3
     if kind == "tcp":

@@ -178,7 +178,8 @@ class TopologyFlow:
         if self.MODE == "tun":
             pytest.skip("shown on the DR and NAT labs; the checkers do not depend on the forwarding mode")
         vip, rip = lab.topology.vip, self.rip(lab, "rs1")
-        inventories = health_checks.checker_inventories(inventory, tmp_path, checker)
+        sorry = self.dip(lab) if self.MODE == "nat" else "127.0.0.1"
+        inventories = health_checks.checker_inventories(inventory, tmp_path, checker, sorry)
         if checker == "ldirectord":   # so that the handover shown is from one checker to the other
             keepalived = health_checks.checker_inventories(inventory, tmp_path, "keepalived")["base"]
             assert cli("apply", "--yes", str(keepalived)).returncode == 0
@@ -263,6 +264,9 @@ class TopologyFlow:
         control.down(Console(), self.LAB)    # safe to run twice
 
     # --- helpers ---------------------------------------------------------------------------------------
+    def dip(self, lab) -> str:
+        return lab.topology.vm("director1").host_vars["lvs_dip"].split("/")[0]
+
     def rip(self, lab, host: str) -> str:
         return lab.topology.vm(host).host_vars["lvs_rip"].split("/")[0]
 

@@ -452,3 +452,18 @@ def test_service_data_fills_in_the_defaults(tmp_path):
     cluster.hosts["director1"].health_checker = "none"
     variables = checkers.director_checker_vars(cluster, cluster.hosts["director1"])
     assert variables["lvs_checker_services"] == [] and variables["lvs_checker_scripts"] is False
+
+
+def test_a_nat_sorry_server_on_a_loopback_address_is_refused(tmp_path):
+    # seen on the NAT lab: the kernel never masquerades to 127.0.0.1 ("stopping DNAT to loopback address")
+    def nat(inv):
+        services(inv)[0]["mode"] = "nat"
+    problem = one(check(tmp_path, checker("keepalived", nat, with_check(type="tcp", sorry_server={
+        "address": "127.0.0.1", "port": 80}))), "service web: health_check.sorry_server.address",
+        "127.0.0.1 is a loopback address, which IPVS never masquerades to (nat mode)")
+    at(tmp_path, problem, line_of(tmp_path, "address", after="sorry_server:"))
+    # the director's own DIP is fine, and so is a loopback address in dr mode
+    assert check(tmp_path, checker("keepalived", nat, with_check(type="tcp", sorry_server={
+        "address": "10.20.0.2", "port": 80}))) == []
+    assert check(tmp_path, checker("keepalived", with_check(type="tcp", sorry_server={
+        "address": "127.0.0.1", "port": 80}))) == []

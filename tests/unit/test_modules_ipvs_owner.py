@@ -1,7 +1,8 @@
 """ipvs with `owner`: who keeps each of lvsdeploy's services, lvsdeploy itself (ipvsadm) or a health checker's
 daemon (keepalived, ldirectord). The record says it per line ("LABEL" or "LABEL OWNER"); a handover stops the
-old checker first and edits the table to the inventory once; a service its checker keeps is the checker's (a
-real server it took out is a note, not drift); nothing a checker keeps is saved for boot.
+old checker first, edits the table to the inventory once, and only then names the new keeper in the record (so
+a handover that fails half-way is done again by the next apply); a service its checker keeps is the checker's
+(a real server it took out is a note, not drift); nothing a checker keeps is saved for boot.
 
 The fixtures and helpers are test_modules_ipvs.py's (the director fixture's five services, the fake ipvsadm).
 """
@@ -125,17 +126,23 @@ def test_old_record_lines_without_an_owner_are_lvsdeploys():
 
 
 def test_a_record_mixing_both_forms_reads_each_line_on_its_own():
-    # 80 in the old form (lvsdeploy's), 443 already handed to keepalived: only 80 is handed over and aligned.
+    # 80 in the old form (lvsdeploy's), 443 already handed to keepalived: only 80 is handed over and aligned
+    # (a plain edit: lvsdeploy kept it until now), and only then does the record name keepalived for it.
     owners = {label: "lvsdeploy" for label in FIXTURE_LABELS} | {HTTPS: "keepalived"}
     facts = take_out(take_out(keeping(director(), owners), HTTPS, "10.20.0.11"), HTTP, "10.20.0.12")
     wanted = [s for s in director_table() if s.label in (HTTP, HTTPS)]
-    changes = ipvs.plan(args(wanted, owner="keepalived", purge=False), facts)
-    assert [c.resource for c in changes] == [f"file {RECORD}", f"ipvs {HTTP}"]
-    assert changes[0].diff == (f"~ {HTTP}: kept by lvsdeploy -> keepalived",)
-    assert changes[1].commands == ("ipvsadm -a -t 10.20.0.10:80 -r 10.20.0.12:80 -g -w 1",)
+    a = args(wanted, owner="keepalived", purge=False)
+    changes = ipvs.plan(a, facts)
+    assert [c.resource for c in changes] == [f"ipvs {HTTP}", f"file {RECORD}"]
+    web, record = changes
+    assert web.commands == ("ipvsadm -a -t 10.20.0.10:80 -r 10.20.0.12:80 -g -w 1",)
+    assert record.diff == (f"~ {HTTP}: kept by lvsdeploy -> keepalived",)
+    assert written(record) == record_of(owners | {HTTP: "keepalived"})
     # 443 is keepalived's: its missing real server is keepalived's doing, said as a note
-    (note,) = ipvs.notes(args(wanted, owner="keepalived", purge=False), facts)
+    (note,) = ipvs.notes(a, facts)
     assert note.startswith(f"ipvs {HTTPS} -> 10.20.0.11:443: out of rotation") and "keepalived" in note
+    apply(changes, facts)
+    assert ipvs.plan(a, facts) == []
 
 
 def test_record_lines_keep_their_owner_through_a_rewrite():
@@ -152,18 +159,22 @@ def test_record_lines_keep_their_owner_through_a_rewrite():
 @pytest.mark.parametrize("checker", CHECKERS)
 def test_handover_from_lvsdeploy_edits_the_table_to_the_inventory_once(checker):
     # lvsdeploy kept the five services; the inventory now names a checker and changes web's real servers. The
-    # record says who keeps them before anything else; the table is edited to the inventory (with lvsdeploy's
-    # plain edits: nothing else touches it yet), so the checker starts from it. No service is deleted.
+    # table is edited to the inventory first (with lvsdeploy's plain edits: nothing else touches it yet), so the
+    # checker starts from it; only then does the record name the checker (the record as it is says lvsdeploy
+    # for all five: no write before the edits). No service is deleted.
     facts = ours()
     wanted = director_table()
     wanted[0].destinations = [IpvsDest("10.20.0.11", 80, 3, "route"), IpvsDest("10.20.0.12", 80, 1, "route"),
                               IpvsDest("10.20.0.13", 80, 1, "route")]
     a = args(wanted, owner=checker)
     changes = ipvs.plan(a, facts)
-    assert [c.resource for c in changes] == [f"file {RECORD}", f"ipvs {HTTP}"]
-    record, web = changes
+    assert [c.resource for c in changes] == [f"ipvs {HTTP}", f"file {RECORD}"]
+    web, record = changes
     assert record.diff == tuple(f"~ {label}: kept by lvsdeploy -> {checker}" for label in sorted(FIXTURE_LABELS))
     assert written(record) == record_of({label: checker for label in FIXTURE_LABELS})
+    # the record's write is guarded by the record the plan read (all guards are checked before any edit)
+    digest = hashlib.sha256(facts.files[RECORD].content).hexdigest()
+    assert record.guards == (f'[ "$(sha256sum < {RECORD} | cut -c1-64)" = {digest} ]',)
     assert web.commands == ("ipvsadm -e -t 10.20.0.10:80 -r 10.20.0.11:80 -g -w 3",
                             "ipvsadm -a -t 10.20.0.10:80 -r 10.20.0.13:80 -g -w 1")
     assert not any(c.split()[1] in ("-D", "-C") for c in table_commands(changes))
@@ -182,16 +193,22 @@ def test_handover_from_lvsdeploy_edits_the_table_to_the_inventory_once(checker):
 
 def test_handover_to_a_checker_still_deletes_what_lvsdeploy_kept_and_the_inventory_dropped():
     # The checker never knew UDP 53, FWM 7 and SCTP: lvsdeploy made them, lvsdeploy removes them (plain -D),
-    # and only then do they leave the record.
-    changes = ipvs.plan(args(director_table()[:2], owner="keepalived"), ours())
-    assert [c.resource for c in changes] == [f"file {RECORD}", "ipvs SCTP 10.20.0.10:3868", "ipvs UDP 10.20.0.10:53",
-                                             "ipvs FWM 7", f"file {RECORD}"]
-    assert labels_of(written(changes[0])) == ["FWM 7", "SCTP 10.20.0.10:3868", f"{HTTPS} keepalived",
-                                              f"{HTTP} keepalived", "UDP 10.20.0.10:53"]
+    # and only then do they leave the record, in the one write that names keepalived for 80 and 443. Until it,
+    # the record as it is (lvsdeploy's five) stands: no write before the deletes.
+    facts = ours()
+    a = args(director_table()[:2], owner="keepalived")
+    changes = ipvs.plan(a, facts)
+    assert [c.resource for c in changes] == ["ipvs SCTP 10.20.0.10:3868", "ipvs UDP 10.20.0.10:53", "ipvs FWM 7",
+                                             f"file {RECORD}"]
     assert table_commands(changes) == ["ipvsadm -D --sctp-service 10.20.0.10:3868", "ipvsadm -D -u 10.20.0.10:53",
                                        "ipvsadm -D -f 7"]
-    assert changes[-1].diff == ("- FWM 7", "- SCTP 10.20.0.10:3868", "- UDP 10.20.0.10:53")
+    assert changes[-1].diff == (f"~ {HTTPS}: kept by lvsdeploy -> keepalived",
+                                f"~ {HTTP}: kept by lvsdeploy -> keepalived",
+                                "- FWM 7", "- SCTP 10.20.0.10:3868", "- UDP 10.20.0.10:53")
     assert labels_of(written(changes[-1])) == [f"{HTTPS} keepalived", f"{HTTP} keepalived"]
+    apply(changes, facts)
+    assert sorted(s.label for s in facts.ipvs.services) == sorted([HTTP, HTTPS])
+    assert ipvs.plan(a, facts) == []
 
 
 def test_a_service_someone_else_made_is_still_a_collision_for_a_checker():
@@ -269,15 +286,15 @@ def test_nothing_a_checker_keeps_is_saved_for_boot():
 
 def test_handover_to_lvsdeploy_stops_the_checker_first_then_edits_tolerantly():
     # keepalived kept the table and took out rs1 of web and quiesced rs1 of https. Back to none: keepalived is
-    # stopped and disabled first (it leaves the table as it is), the record says lvsdeploy again (the old form),
-    # then the table is put back to the inventory with edits that tolerate keepalived having changed it since
-    # the facts were read.
+    # stopped and disabled first (it leaves the table as it is), then the table is put back to the inventory
+    # with edits that tolerate keepalived having changed it since the facts were read, and last the record says
+    # lvsdeploy again (the old form).
     facts = quiesce(take_out(kept_by("keepalived"), HTTP, "10.20.0.11"), HTTPS, "10.20.0.11")
     a = args(director_table())
     changes = ipvs.plan(a, facts)
-    assert [c.resource for c in changes] == ["service keepalived.service", f"file {RECORD}", f"ipvs {HTTP}",
-                                             f"ipvs {HTTPS}"]
-    stop, record, web, https = changes
+    assert [c.resource for c in changes] == ["service keepalived.service", f"ipvs {HTTP}", f"ipvs {HTTPS}",
+                                             f"file {RECORD}"]
+    stop, web, https, record = changes
     assert "systemctl stop keepalived.service" in stop.commands
     assert "systemctl --no-reload disable keepalived.service" in stop.commands
     assert record.diff == tuple(f"~ {label}: kept by keepalived -> lvsdeploy" for label in sorted(FIXTURE_LABELS))
@@ -334,34 +351,100 @@ def test_handover_between_checkers_stops_the_old_one_and_only_aligns_the_table()
     facts = kept_by("keepalived")
     a = args(director_table(), owner="ldirectord")
     changes = ipvs.plan(a, facts)
-    # the table is the inventory's already: keepalived stops, the record names ldirectord, nothing else
+    # the table is the inventory's already: keepalived stops, the record names ldirectord (its one write),
+    # nothing else
+    handover = tuple(f"~ {label}: kept by keepalived -> ldirectord" for label in sorted(FIXTURE_LABELS))
     assert [c.resource for c in changes] == ["service keepalived.service", f"file {RECORD}"]
     assert "systemctl stop keepalived.service" in changes[0].commands
-    assert changes[1].diff == tuple(f"~ {label}: kept by keepalived -> ldirectord" for label in sorted(FIXTURE_LABELS))
+    assert changes[1].diff == handover
     assert written(changes[1]) == record_of({label: "ldirectord" for label in FIXTURE_LABELS})
     # the new checker is started by the role after this task, never by the ipvs module
     assert not any("ldirectord.service" in c.resource for c in changes)
     apply(changes, facts)
     assert ipvs.plan(a, facts) == []
-    # keepalived had taken a real server out: the one edit puts the table back to the inventory for ldirectord
+    # keepalived had taken a real server out: the one edit puts the table back to the inventory for ldirectord,
+    # after keepalived stopped and before the record names ldirectord
     facts = take_out(kept_by("keepalived"), HTTP, "10.20.0.12")
     changes = ipvs.plan(a, facts)
-    assert [c.resource for c in changes] == ["service keepalived.service", f"file {RECORD}", f"ipvs {HTTP}"]
-    assert changes[-1].commands == ("ipvsadm -a -t 10.20.0.10:80 -r 10.20.0.12:80 -g -w 1 2>/dev/null || "
-                                    "ipvsadm -e -t 10.20.0.10:80 -r 10.20.0.12:80 -g -w 1",)
+    assert [c.resource for c in changes] == ["service keepalived.service", f"ipvs {HTTP}", f"file {RECORD}"]
+    assert changes[1].commands == ("ipvsadm -a -t 10.20.0.10:80 -r 10.20.0.12:80 -g -w 1 2>/dev/null || "
+                                   "ipvsadm -e -t 10.20.0.10:80 -r 10.20.0.12:80 -g -w 1",)
+    assert changes[2].diff == handover
+    assert written(changes[2]) == record_of({label: "ldirectord" for label in FIXTURE_LABELS})
+    apply(changes, facts)
+    assert {s.key: s for s in facts.ipvs.services} == {s.key: s for s in director_table()}
+    assert ipvs.plan(a, facts) == []
 
 
 def test_a_service_dropped_during_a_handover_between_checkers_is_deleted_tolerantly():
     # keepalived kept FWM 7, which the inventory dropped while switching to ldirectord: ldirectord never knew it,
-    # and keepalived (stopped first) leaves it, so lvsdeploy deletes it; the record drops it afterwards.
+    # and keepalived (stopped first) leaves it, so lvsdeploy deletes it; the record (still "FWM 7 keepalived"
+    # until then: no write before the delete) drops it afterwards, in the write that names ldirectord.
     facts = kept_by("keepalived")
     wanted = [s for s in director_table() if s.label != "FWM 7"]
-    changes = ipvs.plan(args(wanted, owner="ldirectord"), facts)
-    assert [c.resource for c in changes] == ["service keepalived.service", f"file {RECORD}", "ipvs FWM 7",
-                                             f"file {RECORD}"]
-    assert changes[2].commands == ("ipvsadm -D -f 7 2>/dev/null || true",)
-    assert "FWM 7 keepalived" in labels_of(written(changes[1]))
-    assert changes[3].diff == ("- FWM 7 keepalived",)
+    a = args(wanted, owner="ldirectord")
+    changes = ipvs.plan(a, facts)
+    assert [c.resource for c in changes] == ["service keepalived.service", "ipvs FWM 7", f"file {RECORD}"]
+    assert changes[1].commands == ("ipvsadm -D -f 7 2>/dev/null || true",)
+    kept = sorted(s.label for s in wanted)
+    assert changes[2].diff == tuple(f"~ {label}: kept by keepalived -> ldirectord" for label in kept) + (
+        "- FWM 7 keepalived",)
+    assert written(changes[2]) == record_of({label: "ldirectord" for label in kept})
+    apply(changes, facts)
+    assert "FWM 7" not in {s.label for s in facts.ipvs.services}
+    assert ipvs.plan(a, facts) == []
+
+
+# ---- a handover that fails half-way -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("old, new", [("lvsdeploy", "keepalived"), ("lvsdeploy", "ldirectord"),
+                                      ("keepalived", "ldirectord"), ("ldirectord", "keepalived"),
+                                      ("keepalived", "lvsdeploy")])
+def test_a_handover_that_fails_half_way_is_done_again_by_the_next_apply(old, new):
+    # `old` kept the five services; web lost rs2 and https's rs1 was quiesced; the inventory hands them to `new`
+    # and adds 8080. The first write (only the new service: it gets its new keeper) and the old checker's stop
+    # come first, then the table edits; the second edit fails, so the final write never runs.
+    facts = ours() if old == "lvsdeploy" else kept_by(old)
+    facts = quiesce(take_out(facts, HTTP, "10.20.0.12"), HTTPS, "10.20.0.11")
+    added = IpvsService("TCP", "10.20.0.10", 8080, None, "wlc",
+                        destinations=[IpvsDest("10.20.0.14", 8080, 1, "route")])
+    wanted = director_table() + [added]
+    a = args(wanted, owner=new)
+    changes = ipvs.plan(a, facts)
+    records = [i for i, c in enumerate(changes) if c.resource == f"file {RECORD}"]
+    edits = [i for i, c in enumerate(changes) if c.resource.startswith("ipvs ")]
+    assert len(records) == 2 and records[0] < edits[0] and edits[-1] < records[1] == len(changes) - 1
+    first, final = changes[records[0]], changes[records[1]]
+    assert first.diff == (f"+ {added.label}" if new == "lvsdeploy" else f"+ {added.label} {new}",)
+    assert written(first) == record_of({label: old for label in FIXTURE_LABELS} | {added.label: new})
+    assert final.diff == tuple(f"~ {label}: kept by {old} -> {new}" for label in sorted(FIXTURE_LABELS))
+    assert written(final) == record_of({label: new for label in FIXTURE_LABELS + [added.label]})
+    stops = [c.resource for c in changes if c.resource.startswith("service ")]
+    assert stops == ([] if old == "lvsdeploy" else [f"service {old}.service"])
+    # the apply stops at the second table edit: what ran is in the table and the record, nothing after it
+    failed_at = edits[1]
+    done, undone = service_changes(changes[:failed_at]), service_changes(changes[failed_at:])
+    assert done and undone
+    apply(changes[:failed_at], facts)
+    # the record still names the old keeper for every service it kept (8080 is new: its new keeper)
+    assert facts.files[RECORD].content == record_of({label: old for label in FIXTURE_LABELS} | {added.label: new})
+    if old != "lvsdeploy":
+        assert facts.units[f"{old}.service"].active == "inactive"
+    # The next plan sees the handover still to do: the old checker is stopped already, the edit that ran is not
+    # redone, the ones that did not run are planned again (the same commands), then the record names the new
+    # keeper, and nothing before it (8080 is recorded already).
+    again = ipvs.plan(a, facts)
+    assert [c.resource for c in again] == [c.resource for c in undone] + [f"file {RECORD}"]
+    assert [c.commands for c in service_changes(again)] == [c.commands for c in undone]
+    assert again[-1].diff == final.diff
+    assert written(again[-1]) == written(final)
+    # applied in full, it converges: the table is the inventory's (but 8080, which a checker creates itself)
+    apply(again, facts)
+    table = {s.key: s for s in facts.ipvs.services}
+    assert all(table[s.key] == s for s in director_table())
+    assert (added.key in table) == (new == "lvsdeploy")
+    assert ipvs.plan(a, facts) == []
+    assert ipvs.notes(a, facts) == []
 
 
 # ---- guards ---------------------------------------------------------------------------------------------------------
