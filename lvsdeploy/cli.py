@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import __version__, engine, render
+from .checkers import checker_of
 from .lab import cli as cli_lab
 from .errors import InventoryError, did_you_mean
 from .executor import APPLY_TIME_LIMIT, CONNECT_TIMEOUT, LOCK_WAIT
@@ -119,9 +120,8 @@ def _cluster_summary(cluster) -> str:
     for svc in cluster.services:
         members = ", ".join(f"{r.host}:{r.port} w{r.weight}" for r in svc.realservers)
         lines.append(f"  service {svc.name}: {svc.key} {svc.mode} {svc.scheduler} -> {members}")
-    directors = cluster.directors()
-    if directors:
-        checker = directors[0].health_checker
+    if cluster.directors():
+        checker = checker_of(cluster)
         lines.append(f"  health checker: {checker}" + (" (nothing tests the real servers: a failed one stays in "
                                                         "rotation)" if checker == "none" else ""))
     for share in cluster.shares:

@@ -61,12 +61,16 @@ def with_health_checker(data: dict, checker: str) -> dict:
     return body
 
 
+def checker_inventory_path(lab_dir: Path, checker: str) -> Path:
+    """Where the lab's inventory for `checker` is; "none" is inventory.yml itself."""
+    return lab_dir / ("inventory.yml" if checker == "none" else f"inventory-{checker}.yml")
+
+
 def checker_inventory(lab_dir: Path, checker: str) -> Path:
     """Write (beside inventory.yml) and return the lab's inventory for `checker`; "none" is inventory.yml."""
-    base = lab_dir / "inventory.yml"
+    base, path = lab_dir / "inventory.yml", checker_inventory_path(lab_dir, checker)
     if checker == "none":
         return base
-    path = lab_dir / f"inventory-{checker}.yml"
     header = f"# Written by `lvsdeploy lab inventory --health-checker {checker}` from inventory.yml.\n"
     data = with_health_checker(yaml.safe_load(base.read_text()), checker)
     path.write_text(header + yaml.safe_dump(data, sort_keys=False))

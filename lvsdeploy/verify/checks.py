@@ -10,8 +10,8 @@ from ipaddress import IPv4Interface
 from lvsdeploy.facts.kernel import sysctl_path
 from lvsdeploy.facts.mounts import parse_mounts, unescape
 
-from .spec import (CHECKER_CONFIGS, FSTAB_MARK, MODES, ShareMount, destination_row, probe, service_label,
-                   service_row)
+from .spec import (CHECKER_CONFIGS, FSTAB_MARK, MODES, ShareMount, destination_row, health_checker, probe,
+                   service_row, service_rows)
 
 
 def failure(host: str, check: str, expected, found) -> str:
@@ -86,30 +86,24 @@ def checked_rows(host, director: str, cluster, checker: str, found: set[str]) ->
     service's sorry server may stand in. Each such real server is noted in DOWN_BY_HEALTH_CHECK."""
     wanted = set()
     config = host.file(CHECKER_CONFIGS[checker]).content_string
-    for svc in cluster.services:
-        label = service_label(svc.protocol, str(svc.vip) if svc.vip else None, svc.port, svc.fwmark)
-        netmask = str(svc.persistence_netmask) if svc.persistence_netmask else None
-        wanted.add(service_row(label, svc.scheduler, svc.persistence, netmask))
-        method = MODES[svc.mode].method
-        for rs in svc.realservers:
-            ip = str(cluster.hosts[rs.host].rip.ip)
-            row = destination_row(label, ip, rs.port, method, rs.weight)
-            quiesced = destination_row(label, ip, rs.port, method, 0)
-            if row in found:
-                wanted.add(row)
+    for svc, label, service, dests in service_rows(cluster):
+        wanted.add(service)
+        for dest in dests:
+            if dest.row() in found:
+                wanted.add(dest.row())
                 continue
-            test = probe(svc, ip, rs.port)
+            test = probe(svc, dest.ip, dest.port)
             answer = host.run(test.command).stdout.strip() if test else None
             # excused only if the checker was told about it: a checker that never knew a real server did not
             # take it out
-            named = f"real_server {ip} {rs.port} " in config or f"real={ip}:{rs.port} " in config
+            named = f"real_server {dest.ip} {dest.port} " in config or f"real={dest.ip}:{dest.port} " in config
             if test is None or answer == test.expect or not named:
-                wanted.add(row)   # up by verify's own probe: the checker must have it in the table
+                wanted.add(dest.row())   # up by verify's own probe: the checker must have it in the table
                 continue
-            if quiesced in found:
-                wanted.add(quiesced)
-            DOWN_BY_HEALTH_CHECK.append(f"{director}: {label} -> {ip}:{rs.port} ({rs.host}) is out of rotation, "
-                                        f"taken out by {checker}: {test.shown} answered {answer or 'nothing'}")
+            if dest.row(weight=0) in found:
+                wanted.add(dest.row(weight=0))
+            DOWN_BY_HEALTH_CHECK.append(f"{director}: {label} -> {dest.ip}:{dest.port} ({dest.host}) is out of "
+                                        f"rotation, taken out by {checker}: {test.shown} answered {answer or 'nothing'}")
         sorry = svc.health_check.sorry_server if svc.health_check else None
         if sorry is not None:
             wanted |= {r for r in found if r.startswith(f"{label} -> {sorry.address}:{sorry.port} ")}
@@ -127,9 +121,14 @@ STATS_FOLD_SECONDS = 8
 STATS_POLL_SECONDS = 0.3
 
 
-def live_weights(host, vip: str, port: int, protocol: str) -> dict[str, int]:
-    """Weight per real server ("IP:PORT") of one virtual service as the table has it now."""
-    return _service_column(host.check_output("ipvsadm -Ln"), vip, port, protocol, 2)
+def in_rotation(host, cluster, service, dests) -> set[str]:
+    """Those of `dests` ("IP:PORT" of the service's real servers) that get new connections: all of them when
+    lvsdeploy keeps the table; when a checker does, those it has not taken out or set to weight 0
+    (test_director reports why)."""
+    if health_checker(cluster) == "none":
+        return set(dests)
+    now = _service_column(host.check_output("ipvsadm -Ln"), str(service.vip), service.port, service.protocol, 2)
+    return {dest for dest in dests if now.get(dest, 0) > 0}
 
 
 def connection_counts(host, vip: str, port: int, protocol: str) -> dict[str, int]:

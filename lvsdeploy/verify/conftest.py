@@ -24,10 +24,10 @@ def _default_inventory() -> str | None:
     if os.environ.get("LVSDEPLOY_INVENTORY"):
         return os.environ["LVSDEPLOY_INVENTORY"]
     if os.environ.get("LVSDEPLOY_LAB"):
-        from lvsdeploy.lab.inventory import checker_inventory
+        from lvsdeploy.lab.inventory import checker_inventory_path
         from lvsdeploy.lab.paths import lab_dir
-        checker = os.environ.get("LVSDEPLOY_HEALTH_CHECKER") or "none"
-        return str(checker_inventory(lab_dir(os.environ["LVSDEPLOY_LAB"]), checker))
+        checker = os.environ.get("LVSDEPLOY_HEALTH_CHECKER") or "none"   # written by converge
+        return str(checker_inventory_path(lab_dir(os.environ["LVSDEPLOY_LAB"]), checker))
     return None
 
 

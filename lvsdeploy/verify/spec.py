@@ -163,17 +163,35 @@ def destination_row(label: str, ip: str, port: int, method: str, weight: int) ->
     return f"{label} -> {ip}:{port} {method} weight {weight}"
 
 
-def ipvs_rows(cluster: Cluster) -> set[str]:
-    """The IPVS table the inventory asks for, straight from lvs_virtual_services."""
-    rows = set()
+@dataclass(frozen=True)
+class Destination:
+    """One real server of one service, as the table must list it."""
+
+    label: str      # the service's label
+    host: str       # the real server's inventory name
+    ip: str
+    port: int
+    method: str
+    weight: int
+
+    def row(self, weight: int | None = None) -> str:
+        return destination_row(self.label, self.ip, self.port, self.method,
+                               self.weight if weight is None else weight)
+
+
+def service_rows(cluster: Cluster):
+    """(service, its label, its row, its destinations) for each service of lvs_virtual_services."""
     for svc in cluster.services:
         label = service_label(svc.protocol, str(svc.vip) if svc.vip else None, svc.port, svc.fwmark)
         netmask = str(svc.persistence_netmask) if svc.persistence_netmask else None
-        rows.add(service_row(label, svc.scheduler, svc.persistence, netmask))
-        for rs in svc.realservers:
-            rows.add(destination_row(label, str(rip_of(cluster, rs.host)), rs.port, MODES[svc.mode].method,
-                                     rs.weight))
-    return rows
+        destinations = [Destination(label, rs.host, str(rip_of(cluster, rs.host)), rs.port, MODES[svc.mode].method,
+                                    rs.weight) for rs in svc.realservers]
+        yield svc, label, service_row(label, svc.scheduler, svc.persistence, netmask), destinations
+
+
+def ipvs_rows(cluster: Cluster) -> set[str]:
+    """The IPVS table the inventory asks for, straight from lvs_virtual_services."""
+    return {row for _, _, service, dests in service_rows(cluster) for row in (service, *(d.row() for d in dests))}
 
 
 def rip_of(cluster: Cluster, host: str):

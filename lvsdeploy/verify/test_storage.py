@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from . import spec
-from .checks import (connection_counts, counts_after, failure, fstab_entries, live_mounts, live_weights, mount_matches, nfs_exports,
+from .checks import (connection_counts, counts_after, failure, fstab_entries, live_mounts, in_rotation, mount_matches, nfs_exports,
                      wait_until)
 from .conftest import _cluster
 
@@ -122,9 +122,8 @@ def _served_through_vip(cluster, remote, service, relative: PurePosixPath, token
     client_name, director = cluster.clients()[0].name, cluster.directors()[0]
     client, lb = remote(client_name), remote(director.name)
     live = {f"{cluster.hosts[r.host].rip.ip}:{r.port}": r.host for r in service.realservers if r.weight > 0}
-    if spec.health_checker(cluster) != "none":   # not the ones the checker took out (test_director says why)
-        now = live_weights(lb, str(service.vip), service.port, service.protocol)
-        live = {dest: host for dest, host in live.items() if now.get(dest, 0) > 0}
+    rotation = in_rotation(lb, cluster, service, live)   # not the ones a checker took out
+    live = {dest: host for dest, host in live.items() if dest in rotation}
     if not live:
         pytest.skip(f"{service.name}: every real server is out of rotation (see 'down by health check')")
     requests = REQUESTS_PER_SERVER * len(live)

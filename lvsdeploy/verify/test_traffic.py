@@ -8,8 +8,7 @@ and the spread is counted by IPVS the same way."""
 import os
 import pytest
 
-from . import spec
-from .checks import connection_counts, counts_after, failure, live_weights, udp_probe_command
+from .checks import connection_counts, counts_after, failure, in_rotation, udp_probe_command
 
 REQUESTS_PER_SERVER = int(os.environ.get("LVSDEPLOY_VERIFY_REQUESTS", "10"))
 TOLERANCE = 0.2   # rr/wrr: each server's count within 20% of its expected share of the requests
@@ -50,10 +49,9 @@ def _through_vip(service, cluster, remote, protocol: str, send) -> None:
     director = cluster.directors()[0]
     client, lb = remote(clients[0].name), remote(director.name)
     live = {f"{cluster.hosts[r.host].rip.ip}:{r.port}": r.weight for r in service.realservers}
-    if spec.health_checker(cluster) != "none":
-        # the checker's table: a real server it took out gets nothing (test_director reports why)
-        now = live_weights(lb, str(service.vip), service.port, service.protocol)
-        live = {dest: (weight if dest in now and now[dest] > 0 else 0) for dest, weight in live.items()}
+    # a real server a checker took out gets nothing
+    rotation = in_rotation(lb, cluster, service, live)
+    live = {dest: (weight if dest in rotation else 0) for dest, weight in live.items()}
     # all real servers out of rotation: the requests must still be answered (by a sorry server)
     requests = REQUESTS_PER_SERVER * max(1, len([w for w in live.values() if w > 0]))
     before = connection_counts(lb, str(service.vip), service.port, service.protocol)

@@ -21,7 +21,7 @@ from lvsdeploy.lab.inventory import UDP_WHOAMI_PORT
 from lvsdeploy.verify.checks import udp_probe_command
 
 from . import health_checks, installed, real_hosts, storage_checks
-from .lab import PROJECT_DIR, cli, edited_inventory, molecule, ssh
+from .lab import PROJECT_DIR, cli, edited_inventory, molecule, ssh, whoami_counts
 
 
 class TopologyFlow:
@@ -189,7 +189,7 @@ class TopologyFlow:
             health_checks.apply_under_loop(self.LAB, vip, inventories["base"], f"table handed to {checker}")
             health_checks.dead_realserver_leaves_and_returns(lab, self.LAB, inventories["base"], checker, rip)
             health_checks.quiescent_keeps_established_connections(lab, self.LAB, inventories, checker, rip)
-            health_checks.sorry_server_answers_when_all_are_down(lab, self.LAB, inventories, checker)
+            health_checks.sorry_server_answers_when_all_are_down(lab, self.LAB, inventories, checker, sorry)
             if once:
                 assert cli("apply", "--yes", str(inventories["base"])).returncode == 0
                 health_checks.broken_config_never_reaches_the_director(lab, self.LAB, inventories["base"], checker,
@@ -271,6 +271,4 @@ class TopologyFlow:
         return lab.topology.vm(host).host_vars["lvs_rip"].split("/")[0]
 
     def whoami_counts(self, lab, requests: int) -> dict[str, int]:
-        out = ssh(self.LAB, "client", f"for i in $(seq {requests}); do curl -s --max-time 5 "
-                                      f"http://{lab.topology.vip}/whoami; done").stdout.split()
-        return {name: out.count(name) for name in set(out)}
+        return whoami_counts(self.LAB, lab.topology.vip, requests)

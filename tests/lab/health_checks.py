@@ -17,14 +17,13 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 
 from lvsdeploy.lab import control, paths
 from lvsdeploy.lab.inventory import LAB_HEALTH_CHECK, checker_inventory
 from lvsdeploy.roles import ROLES_DIR
 
-from .lab import cli, edited_inventory, ssh
+from .lab import cli, edited_inventory, ssh, whoami_counts
 
 INTERVAL, RETRIES = LAB_HEALTH_CHECK["interval"], LAB_HEALTH_CHECK["retries"]
 # Out within interval × retries + 1 s (the issue's bound), plus 0.2 s for the director's polling and report.
@@ -227,7 +226,7 @@ def quiescent_keeps_established_connections(lab, name: str, inventories: dict, c
     assert TableWatch(name, dest_weight(rip, 80, 1)).wait() is not None, "rs1 never got its weight back"
 
 
-def sorry_server_answers_when_all_are_down(lab, name: str, inventories: dict, checker: str) -> None:
+def sorry_server_answers_when_all_are_down(lab, name: str, inventories: dict, checker: str, sorry_at: str) -> None:
     """With a sorry server (port 80 on the director), every real server down: the director's own page answers
     through the VIP; rs1 back: traffic returns to it."""
     vip = lab.topology.vip
@@ -235,8 +234,6 @@ def sorry_server_answers_when_all_are_down(lab, name: str, inventories: dict, ch
                            "&& systemctl start nginx")
     try:
         assert cli("apply", "--yes", str(inventories["sorry"])).returncode == 0
-        sorry_at = yaml.safe_load(inventories["sorry"].read_text())["all"]["vars"]["lvs_virtual_services"][0][
-            "health_check"]["sorry_server"]["address"]
         watch = TableWatch(name, f"printf '%s\\n' \"$t\" | grep -q -- '-r {sorry_at}:80 '")
         ssh(name, "rs1", "systemctl stop nginx")
         ssh(name, "rs2", "systemctl stop nginx")
@@ -293,9 +290,3 @@ def checker_runs_after_director_reboot(lab, name: str, inventory: Path, checker:
     assert plan.returncode == 0 and "Plan: 0 changes" in plan.stdout
     record(f"{name} {checker}: after a director reboot the checker runs with its full table {ready:.1f} s after "
            "SSH answered, verify passes, plan is empty")
-
-
-def whoami_counts(lab: str, vip: str, requests: int) -> dict[str, int]:
-    out = ssh(lab, "client", f"for i in $(seq {requests}); do curl -s --max-time 5 http://{vip}/whoami; done").stdout
-    words = out.split()
-    return {w: words.count(w) for w in set(words)}

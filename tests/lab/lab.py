@@ -46,6 +46,13 @@ def ssh(lab: str, host: str, command: str, check: bool = True, timeout: float = 
     return result
 
 
+def whoami_counts(lab: str, vip: str, requests: int) -> dict[str, int]:
+    """Which real server answered each of `requests` GET /whoami sent from the client to the VIP."""
+    out = ssh(lab, "client", f"for i in $(seq {requests}); do curl -s --max-time 5 http://{vip}/whoami; done").stdout
+    words = out.split()
+    return {name: words.count(name) for name in set(words)}
+
+
 def edited_inventory(source: Path, dest: Path, edit) -> Path:
     """A copy of an inventory with `edit(data)` applied (data is the parsed YAML)."""
     data = copy.deepcopy(yaml.safe_load(source.read_text()))
