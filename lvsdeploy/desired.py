@@ -8,6 +8,7 @@ built once per host plan and handed to the ipvs module as they are. Roles stay f
 
 import posixpath
 
+from . import failover
 from .checkers import director_checker_vars
 from .facts import IpvsDest, IpvsService
 from .lvs import MODES
@@ -62,8 +63,18 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
     }
     if any(MODES[mode].director_forwards for mode in cluster.modes()):
         sysctls["net.ipv4.ip_forward"] = "1"
+    vrrp = failover.vrrp_vars(cluster, host) if failover.enabled(cluster) else None
+    if vrrp is not None:
+        sysctls.update({
+            # a backup must never answer ARP for an address the master holds on another of its links
+            "net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2",
+            # both directors speak one sync protocol, whatever either kernel's default (0 before 2.6.39)
+            "net.ipv4.vs.sync_version": "1",
+        })
     return {
-        "lvs_vips": sorted({str(s.vip) for s in cluster.services if s.vip}),
+        # with failover keepalived holds the VIPs on the master only (lvs_vrrp); lvsdeploy never adds them
+        "lvs_vips": sorted({str(s.vip) for s in cluster.services if s.vip}) if vrrp is None else [],
+        "lvs_vrrp": vrrp,
         # ip_vs loads schedulers on demand, but the boot-time module list wants their names
         "lvs_director_modules": ["ip_vs", *sorted({f"ip_vs_{s.scheduler}" for s in services})],
         "lvs_director_sysctls": sysctls,
@@ -88,14 +99,23 @@ def realserver_vars(cluster: Cluster, host: Host) -> dict:
         # Decapsulated packets arrive on tunl0 from a client routed elsewhere: strict rp_filter drops them.
         sysctls.update({"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.tunl0.rp_filter": "0"})
     vips = sorted({(str(s.vip), MODES[s.mode].vip_device) for s in services if s.vip and MODES[s.mode].vip_device})
-    directors = cluster.directors()
-    gateway = str(directors[0].dip.ip) if any(m.gateway_via_dip for m in modes) and directors else None
+    gateway = nat_gateway(cluster) if any(m.gateway_via_dip for m in modes) else None
     return {
         "lvs_realserver_ipip": ipip,
         "lvs_realserver_sysctls": sysctls,
         "lvs_realserver_vips": [{"address": f"{vip}/32", "dev": dev} for vip, dev in vips],
         "lvs_nat_gateway": gateway,
     }
+
+
+def nat_gateway(cluster: Cluster) -> str | None:
+    """NAT real servers' default gateway: the director's DIP, or with failover the address that moves with the
+    VIPs (lvs_failover.gateway)."""
+    directors = cluster.directors()
+    if failover.enabled(cluster):
+        gateway = failover.settings(cluster).gateway
+        return str(gateway.ip) if gateway is not None else None
+    return str(directors[0].dip.ip) if directors else None
 
 
 # ---- shared storage --------------------------------------------------------------------------------

@@ -4,16 +4,19 @@ Every host's facts are read at once. Applying keeps one safety order: a share's 
 (the export exists before the mount) and a director waits for the real servers of its services (they are
 ready before the VIP is announced for them). Phases (storage, real servers, directors) say which of two
 related hosts goes first; nothing else waits: a host starts as soon as the hosts it depends on are done. A
-failed host stops only the hosts that depend on it. A stop request (the first Ctrl-C) starts no new host;
+failed host stops only the hosts that depend on it. Two or more directors (failover) are changed one at a time,
+backups first and the director holding the VIPs last, so one of them always serves: a failure stops the rest. A stop request (the first Ctrl-C) starts no new host;
 hosts already applying finish (their scripts run detached on the hosts anyway).
 """
 
 import threading
 import time
+from ipaddress import IPv4Address
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from . import facts as facts_pkg
+from . import failover
 from .executor import (APPLY_TIME_LIMIT, CONNECT_TIMEOUT, EXIT_LOCKED, EXIT_TIMED_OUT, LOCK_WAIT, TIMED_OUT_TEXT,
                        HostSession, RemoteError, connect, holder_text)
 from .facts import gather
@@ -33,6 +36,8 @@ class HostRun:
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
+    holds_floating: bool = False     # holds a VIP (or the NAT gateway) now: with failover, the master
+    applied: tuple[float, float] | None = None   # wall-clock start and end of its apply (the recap shows them)
 
     @property
     def round_trips(self) -> int:
@@ -67,7 +72,9 @@ def _plan_one(cluster: Cluster, run: HostRun, connect_timeout: float) -> HostRun
             run.status, run.error = "failed", run.tasks.error
             return run
         run.session = connect(run.host, connect_timeout)
-        run.plan = plan_host(run.tasks, read_facts(run.session, facts_request(run.tasks)))
+        facts = read_facts(run.session, facts_request(run.tasks))
+        run.holds_floating = any(facts.interface_with(IPv4Address(ip)) for ip in failover.floating_addresses(cluster))
+        run.plan = plan_host(run.tasks, facts)
         if run.plan.error:
             run.status, run.error = "failed", run.plan.error
     except RemoteError as exc:
@@ -101,6 +108,7 @@ def _apply_one(cluster: Cluster, run: HostRun, limits: ApplyLimits) -> HostRun:
     if limits.stop.is_set():
         run.status, run.error = "skipped", "interrupted before this host started"
         return run
+    wall = time.time()
     try:
         if run.plan.changed:
             request = facts_request(run.tasks)
@@ -127,6 +135,7 @@ def _apply_one(cluster: Cluster, run: HostRun, limits: ApplyLimits) -> HostRun:
         run.status, run.error = "failed", f"{run.host.name}: {type(exc).__name__}: {exc}"
     finally:
         run.seconds += time.monotonic() - started
+        run.applied = (wall, time.time())
     return run
 
 
@@ -170,6 +179,16 @@ def depends_on(cluster: Cluster, host: Host) -> set[str]:
     return needs - {host.name}
 
 
+def rolling(cluster: Cluster, by_name: dict[str, HostRun]) -> dict[str, str]:
+    """director -> the director whose apply must be done before its own starts (failover only): one at a time,
+    in failover.rolling_order, among the directors this run works on."""
+    if not failover.enabled(cluster):
+        return {}
+    holders = {name for name, run in by_name.items() if run.holds_floating}
+    order = [name for name in failover.rolling_order(cluster, holders) if name in by_name]
+    return dict(zip(order[1:], order))
+
+
 def apply_all(cluster: Cluster, runs: list[list[HostRun]], forks: int = 5, limits: ApplyLimits | None = None) -> None:
     """Apply every pending host as soon as the hosts it depends on (in earlier phases) are done. A host whose
     dependency failed or was skipped is skipped, and so is every host not started when a stop is requested."""
@@ -180,6 +199,8 @@ def apply_all(cluster: Cluster, runs: list[list[HostRun]], forks: int = 5, limit
     # its first phase, and a dependency outside --limit is not applied by this run)
     waits_for = {name: sorted(d for d in depends_on(cluster, run.host) if phase_of.get(d, len(runs)) < phase_of[name])
                  for name, run in by_name.items()}
+    for name, previous in rolling(cluster, by_name).items():
+        waits_for[name].append(previous)
     todo = [r for phase in runs for r in phase if r.status == "pending"]
     running = {}
     with ThreadPoolExecutor(max(1, min(forks, len(todo) or 1))) as pool:
@@ -200,7 +221,7 @@ def apply_all(cluster: Cluster, runs: list[list[HostRun]], forks: int = 5, limit
                 for future in finished:
                     running.pop(future)
                     future.result()   # _apply_one reports a host's failure in its run; anything else is a bug
-            elif todo:   # cannot happen: every dependency is in an earlier phase, so some host can always start
+            elif todo:   # cannot happen: dependencies point to earlier phases or, for directors, along one chain
                 raise RuntimeError(f"no host can start: {', '.join(r.host.name for r in todo)}")
 
 

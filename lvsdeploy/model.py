@@ -159,6 +159,7 @@ class Host(_Located):
     rip_interface: str | None = None
     vip_interface: str | None = None
     health_checker: str = "none"    # lvs_health_checker: who owns this director's IPVS table (lvs.CHECKERS)
+    vrrp_priority: int | None = None   # lvs_vrrp_priority; None: failover.priorities decides
 
     @property
     def is_director(self) -> bool:
@@ -272,6 +273,33 @@ class Share(_Located):
     options: ShareOptions = Field(default_factory=ShareOptions)
 
 
+AdvertInterval = Annotated[float, Field(strict=True, ge=0.01, le=255)]
+
+
+class Failover(_Located):
+    """Two or more directors sharing the VIPs by keepalived's VRRP, connections kept by the IPVS sync daemon
+    (docs/inventory.md "Director failover"). Set once for the cluster, in all.vars."""
+
+    SHAPE: ClassVar[str] = "a mapping like {virtual_router_id: 51}"
+    virtual_router_id: int = Field(51, strict=True, ge=1, le=255, description="an integer between 1 and 255")
+    advert_int: AdvertInterval = Field(1, description="a number of seconds between 0.01 and 255 (VRRPv3 allows "
+                                                      "fractions like 0.5)")
+    preempt: bool = Field(True, strict=True, description="true (the highest priority takes the VIPs back) or "
+                                                         "false (nopreempt: the VIPs stay where they are)")
+    preempt_delay: int = Field(0, strict=True, ge=0, le=1000, description="a number of seconds between 0 and 1000")
+    # NAT: the real servers' default gateway, an address that moves with the VIPs (each director keeps its DIP)
+    gateway: Cidr | None = Field(None, description=CIDR_TEXT + " in the directors' DIP network")
+    sync_daemon: bool = Field(True, strict=True, description="true or false")
+    sync_id: int | None = Field(None, strict=True, ge=0, le=255, description="an integer between 0 and 255 "
+                                                                            "(default: virtual_router_id)")
+    interface: Interface | None = Field(None, description=INTERFACE_TEXT + " (default: the DIP's interface)")
+    sync_interface: Interface | None = Field(None, description=INTERFACE_TEXT + " (default: the DIP's interface)")
+
+    @property
+    def sync_group_id(self) -> int:
+        return self.virtual_router_id if self.sync_id is None else self.sync_id
+
+
 class Cluster(_Located):
     """The whole inventory. origin has entries for "lvs_virtual_services" and "lvs_shared_storage"."""
 
@@ -279,6 +307,7 @@ class Cluster(_Located):
     hosts: dict[str, Host]
     services: list[VirtualService] = Field(default_factory=list)
     shares: list[Share] = Field(default_factory=list)
+    failover: Failover | None = None   # lvs_failover; two or more directors need it (validate.failover)
     _warnings: list = PrivateAttr(default_factory=list)   # errors.Problem: worth saying, not worth stopping
 
     @property
@@ -370,6 +399,8 @@ HOST_VARS: dict[str, VarSpec] = {
     "lvs_storage_ip": VarSpec("storage_ip", Cidr, CIDR_TEXT),
     "lvs_client_ip": VarSpec("client_ip", Cidr, CIDR_TEXT),
     "lvs_health_checker": VarSpec("health_checker", Literal[CHECKERS], _one_of(CHECKERS)),
+    "lvs_vrrp_priority": VarSpec("vrrp_priority", Annotated[int, Field(strict=True, ge=1, le=254)],
+                                 "an integer between 1 and 254"),
 }
 # Refused whatever their value (which is never shown: it may be a secret).
 REFUSED_VARS = {
@@ -379,7 +410,7 @@ REFUSED_VARS = {
                     "lvsdeploy needs passwordless sudo (NOPASSWD) for the login user; remove the password"),
 }
 # set once for the whole cluster, in all.vars or group_vars/all
-CLUSTER_VARS = ("lvs_virtual_services", "lvs_shared_storage")
+CLUSTER_VARS = ("lvs_virtual_services", "lvs_shared_storage", "lvs_failover")
 LVS_VARS = tuple(sorted([v for v in HOST_VARS if v.startswith("lvs_")] + list(CLUSTER_VARS)))
 # the group whose hosts must define a variable, and the variable
 REQUIRED_VARS = {DIRECTORS: "lvs_dip", REALSERVERS: "lvs_rip", STORAGE: "lvs_storage_ip"}

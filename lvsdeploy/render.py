@@ -1,5 +1,7 @@
 """What people read: the plan as a review (per host, per resource, -/+ lines or a unified diff) and a recap."""
 
+import time
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -57,13 +59,21 @@ def summary(runs: list[list[HostRun]]) -> str:
     return text + (f"; {len(failed)} host{'s' * (len(failed) != 1)} failed" if failed else "")
 
 
+def _clock(run: HostRun) -> str:
+    """When the host's apply ran, on this machine's clock: shows the one-at-a-time order of a failover pair."""
+    if run.applied is None:
+        return "-"
+    start, end = (time.strftime("%H:%M:%S", time.localtime(t)) for t in run.applied)
+    return f"{start}-{end}"
+
+
 def recap(console: Console, runs: list[list[HostRun]]) -> None:
-    table = Table("host", "status", "changes", "round trips", "time", title="Recap")
+    table = Table("host", "status", "changes", "round trips", "time", "applied", title="Recap")
     colours = {"ok": "green", "changed": "yellow", "failed": "red", "skipped": "dim"}
     for run in (r for phase in runs for r in phase):
         changes = len(run.plan.changes) if run.plan and run.status == "changed" else 0
         table.add_row(run.host.name, f"[{colours.get(run.status, 'white')}]{run.status}[/]", str(changes),
-                      str(run.round_trips), f"{run.seconds:.1f}s")
+                      str(run.round_trips), f"{run.seconds:.1f}s", _clock(run))
     console.print(table)
     for run in (r for phase in runs for r in phase):
         if run.status in ("failed", "skipped") and run.error:

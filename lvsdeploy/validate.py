@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import PurePosixPath
 
 from . import checkers
+from . import failover as failover_module
 from .errors import Problem
 from .lvs import MODES, SUPPORTED_MODES
 from .model import CIDR_TEXT, DIRECTORS, REALSERVERS, REQUIRED_VARS, STORAGE, Cluster, Host, Share, VirtualService
@@ -58,17 +59,66 @@ def managed_hosts(cluster: Cluster) -> list[Problem]:
                                                      f"{STORAGE}: there is nothing for lvsdeploy to manage")]
 
 
-def one_director(cluster: Cluster) -> list[Problem]:
+def directors(cluster: Cluster) -> list[Problem]:
     directors = cluster.directors()
     if cluster.services and not directors:
         names = ", ".join(s.name for s in cluster.services)
         return [cluster.origin.at("lvs_virtual_services").problem(
             "lvs_virtual_services", f"services are defined ({names}) but group {DIRECTORS} has no hosts")]
-    if len(directors) > 1:
-        return [directors[1].origin.at().problem(
-            f"group {DIRECTORS}", f"has {len(directors)} hosts ({_names(directors)}): failover between "
-                                  "directors (keepalived VRRP) is not supported yet; keep one director")]
     return []
+
+
+def failover(cluster: Cluster) -> list[Problem]:
+    """Two or more directors share the VIPs by keepalived's VRRP (lvsdeploy/failover.py)."""
+    directors = cluster.directors()
+    settings = cluster.failover
+    problems = [_host(h, "lvs_vrrp_priority", f"only applies to hosts in group {DIRECTORS}")
+                for h in cluster.hosts.values() if h.vrrp_priority is not None and not h.is_director]
+    if len(directors) < 2:
+        if settings is not None:
+            problems.append(cluster.origin.at("lvs_failover").problem(
+                "lvs_failover", f"needs two or more hosts in group {DIRECTORS} (has {len(directors)}: "
+                                f"{_names(directors)})"))
+        return problems
+    first = directors[0]
+    if first.health_checker != "keepalived":
+        problems.append(_host(first, "lvs_health_checker", f"is {first.health_checker}, but {len(directors)} "
+                              f"directors ({_names(directors)}) fail over with keepalived, which then also keeps "
+                              "the IPVS table on each of them: set lvs_health_checker: keepalived"))
+    nets = {d.dip.network for d in directors if d.dip is not None}
+    if len(nets) > 1:
+        problems.append(_host(directors[1], "lvs_dip", f"directors' DIPs are in different networks "
+                              f"({', '.join(sorted(map(str, nets)))}); VRRP and connection sync need them on one"))
+    prio = failover_module.priorities(cluster)
+    seen: dict[int, str] = {}
+    for director in directors:
+        other = seen.setdefault(prio[director.name], director.name)
+        if other != director.name:
+            problems.append(_host(director, "lvs_vrrp_priority", f"priority {prio[director.name]} is also "
+                                  f"{other}'s; give each director its own, the master's the highest"))
+    nat = [s for s in cluster.services if MODES[s.mode].gateway_via_dip]
+    gateway = settings.gateway if settings is not None else None
+    where = settings.origin if settings is not None else nat[0].origin if nat else cluster.origin
+    written_but_invalid = settings is None and "lvs_failover" in cluster.origin.entries   # reported already
+    if nat and gateway is None and not written_but_invalid:
+        problems.append(where.at("" if settings is not None else "mode").problem(
+            "lvs_failover: gateway", f"is required for nat service {nat[0].name} with {len(directors)} "
+                                     "directors: the real servers' default gateway, an address that moves with "
+                                     f"the VIPs ({CIDR_TEXT} in the DIP network)"))
+    if gateway is not None:
+        if not nat:
+            problems.append(where.at("gateway").problem("lvs_failover: gateway", "only applies to nat services "
+                                                                                "(their real servers' gateway)"))
+        if nets and any(gateway.network != net for net in nets):
+            problems.append(where.at("gateway").problem("lvs_failover: gateway", f"{gateway} is not in the "
+                            f"directors' DIP network {', '.join(sorted(map(str, nets)))}"))
+        used = {iface.ip: (h.name, var) for h in cluster.hosts.values() for var, iface in h.addresses().items()}
+        used.update({s.vip: (f"service {s.name}", "vip") for s in cluster.services if s.vip})
+        if gateway.ip in used:
+            name, var = used[gateway.ip]
+            problems.append(where.at("gateway").problem("lvs_failover: gateway", f"{gateway.ip} is also {var} of "
+                                                                                 f"{name}; it needs its own address"))
+    return problems
 
 
 def director_is_not_realserver(cluster: Cluster) -> list[Problem]:
@@ -352,7 +402,7 @@ def share_clients(cluster: Cluster) -> list[Problem]:
 
 
 RULES = (
-    required_host_vars, one_director, director_is_not_realserver, usable_addresses, unique_addresses,
+    required_host_vars, directors, failover, director_is_not_realserver, usable_addresses, unique_addresses,
     supported_modes, unique_services, realserver_refs, port_mapping, persistence, realserver_subnets,
     nat_not_mixed, health_checks, one_checker, share_server, share_paths, unique_shares, share_clients,
 )

@@ -101,12 +101,14 @@ class _Reader:
         services = self._entries(cluster_vars.get("lvs_virtual_services"), "lvs_virtual_services", "service",
                                  model.VirtualService)
         shares = self._entries(cluster_vars.get("lvs_shared_storage"), "lvs_shared_storage", "share", model.Share)
+        failover = self._mapping(cluster_vars.get("lvs_failover"), "lvs_failover", model.Failover)
         all_realservers = sorted(n for n, h in hosts.items() if h.is_realserver)
         for share in shares:
             if share.clients is None:  # documented default: every real server mounts the share
                 share.clients = list(all_realservers)
         origin = SourceMap({name: var.source for name, var in cluster_vars.items()}, Source(self.shown))
-        cluster = Cluster(source=self.path, hosts=hosts, services=services, shares=shares).located(origin)
+        cluster = Cluster(source=self.path, hosts=hosts, services=services, shares=shares,
+                          failover=failover).located(origin)
         cluster.warnings = list(dict.fromkeys(self.warnings))
         return cluster
 
@@ -336,6 +338,25 @@ class _Reader:
                 for path, what in model.explain(exc, cls):
                     self._problem(origin.at(path), f"{where}: {path}" if path else where, what)
         return built
+
+    def _mapping(self, var: Var | None, var_name: str, cls: type):
+        """Validate one mapping variable (lvs_failover) against its model; None when unset or invalid."""
+        if var is None or var.raw is None:
+            return None
+        origin = SourceMap(_line_map(var.raw, var.source.file, var.source.line, var_name))
+        if not isinstance(var.raw, dict):
+            self._problem(var.source, var_name, f"must be {cls.SHAPE}, got {show_value(var.raw)}")
+            return None
+        try:
+            built = cls.model_validate(var.raw)
+        except ValidationError as exc:
+            for path, what in model.explain(exc, cls):
+                where = f"{var_name}.{path}" if path else var_name
+                self._problem(origin.at(where), where, what)
+            return None
+        # paths inside the model are relative to it ("gateway"), as validate's rules name them
+        return built.located(SourceMap({k.removeprefix(var_name + ".") if k != var_name else "": v
+                                        for k, v in origin.entries.items()}, var.source))
 
     # ---- helpers -------------------------------------------------------------------------------------
 

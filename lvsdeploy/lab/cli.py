@@ -9,7 +9,8 @@ from rich.table import Table
 
 from ..lvs import CHECKERS
 from . import control, image, prereqs, topology
-from .inventory import checker_inventory
+from .errors import LabError
+from .inventory import checker_inventory, failover_inventory_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topology", choices=topology.TOPOLOGIES, default="dr")
     p.add_argument("--realservers", type=int, default=2, metavar="N")
     p.add_argument("--no-storage", dest="storage", action="store_false", help="no storage1 VM")
+    p.add_argument("--directors", type=int, choices=(1, 2), default=1,
+                   help="2: a second director (dr, nat) and inventory-failover.yml with both, failing over")
     p.add_argument("--memory", type=int, default=512, metavar="MB", help="memory per VM (default 512)")
     p.add_argument("--mirror", help="Debian mirror for the image build (default: $LVSDEPLOY_MIRROR or deb.debian.org)")
     p = lab.add_parser("image", help="build the lab image, or report the cached one")
@@ -35,7 +38,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("remote_command", nargs=argparse.REMAINDER, metavar="-- CMD")
     p = named("reboot", "reboot VMs (all by default) and wait until they answer again")
     p.add_argument("hosts", nargs="*")
+    p = named("poweroff", "pull a VM's plug: its QEMU process is killed, the guest does not shut down")
+    p.add_argument("host")
+    p = named("start", "boot a powered-off VM again and wait until it answers SSH")
+    p.add_argument("host")
     p = named("inventory", "print the path of the lab's inventory")
+    p.add_argument("--failover", action="store_true",
+                   help="the inventory with both directors (a lab up with --directors 2)")
     p.add_argument("--health-checker", choices=CHECKERS, default="none",
                    help="the lab's inventory with its IPVS table kept by this checker (written beside it)")
 
@@ -43,7 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     cmd = args.lab_command
     if cmd == "up":
-        control.up(console, args.topology, args.name, args.realservers, args.storage, args.memory, args.mirror)
+        control.up(console, args.topology, args.name, args.realservers, args.storage, args.memory, args.mirror,
+                   args.directors)
     elif cmd == "image":
         prereqs.check()
         cached = image.cached_image()
@@ -65,6 +75,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
         os.execvp(argv[0], argv)
     elif cmd == "reboot":
         control.reboot(console, args.name, args.hosts or None)
+    elif cmd == "poweroff":
+        control.poweroff(console, args.name, args.host)
+    elif cmd == "start":
+        control.start(console, args.name, args.host)
+    elif cmd == "inventory" and args.failover:
+        path = failover_inventory_path(control.inventory_path(args.name).parent)
+        if not path.exists():
+            raise LabError(f"lab {args.name} has one director; boot it with `lvsdeploy lab up --directors 2`")
+        print(path)
     elif cmd == "inventory":
         print(checker_inventory(control.inventory_path(args.name).parent, args.health_checker))
     return 0

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from . import accel, image, prereqs, ssh, switch, topology, vm
 from .errors import LabError
-from .inventory import write_inventory
+from .inventory import failover_inventory_path, write_inventory
 from .paths import lab_dir
 
 BOOT_TIMEOUT = {"kvm": 180, "tcg": 600}
@@ -28,10 +28,11 @@ class LabState:
     realservers: int
     storage: bool
     ports: dict[str, int]
+    directors: int = 1
 
     @property
     def topology(self) -> topology.Topology:
-        return topology.build(self.mode, self.realservers, self.storage)
+        return topology.build(self.mode, self.realservers, self.storage, self.directors)
 
     def runtimes(self) -> list[vm.VmRuntime]:
         return [vm.VmRuntime(spec.name, i + 1, self.dir / "vms" / spec.name, self.ports[spec.name])
@@ -44,7 +45,7 @@ class LabState:
         raise LabError(f"lab {self.name} has no VM {host!r}; it has {', '.join(self.ports)}")
 
     def save(self) -> None:
-        data = {k: getattr(self, k) for k in ("name", "mode", "accel", "realservers", "storage", "ports")}
+        data = {k: getattr(self, k) for k in ("name", "mode", "accel", "realservers", "storage", "ports", "directors")}
         (self.dir / "state.json").write_text(json.dumps(data, indent=2) + "\n")
 
     @classmethod
@@ -64,7 +65,7 @@ def require(name: str) -> LabState:
 
 
 def up(console: Console, mode: str, name: str = "lab", realservers: int = 2, storage: bool = True,
-       memory_mb: int = 512, mirror: str | None = None) -> LabState:
+       memory_mb: int = 512, mirror: str | None = None, directors: int = 1) -> LabState:
     prereqs.check()
     existing = LabState.load(name)
     if existing:
@@ -74,14 +75,17 @@ def up(console: Console, mode: str, name: str = "lab", realservers: int = 2, sto
             return existing
         raise LabError(f"lab {name} exists but {', '.join(down_vms)} not running; "
                        f"run `lvsdeploy lab down --name {name}` first")
-    topo = topology.build(mode, realservers, storage)
+    try:
+        topo = topology.build(mode, realservers, storage, directors)
+    except ValueError as exc:
+        raise LabError(str(exc)) from None
     img = image.ensure_image(console, mirror)
     chosen = accel.choose(img)
     directory = lab_dir(name)
     shutil.rmtree(directory, ignore_errors=True)
     (directory / "vms").mkdir(parents=True)
     ports = dict(zip([v.name for v in topo.vms], _free_ports(len(topo.vms))))
-    state = LabState(name, directory, mode, chosen, realservers, storage, ports)
+    state = LabState(name, directory, mode, chosen, realservers, storage, ports, directors)
     state.save()
     started = time.monotonic()
     try:
@@ -93,6 +97,8 @@ def up(console: Console, mode: str, name: str = "lab", realservers: int = 2, sto
     path = write_inventory(state.dir, state.topology, state.ports)
     console.print(f"Lab [bold]{name}[/] ({mode}, {chosen}) is up in {time.monotonic() - started:.0f} s; "
                   f"inventory: {path}")
+    if directors > 1:
+        console.print(f"Both directors, failing over: {failover_inventory_path(state.dir)}")
     return state
 
 
@@ -218,6 +224,25 @@ def reboot(console: Console, name: str = "lab", hosts: list[str] | None = None) 
     with ThreadPoolExecutor(len(targets)) as pool:
         list(pool.map(lambda rt: _wait_ssh(state, rt, BOOT_TIMEOUT[state.accel], boot_ids[rt.name]), targets))
     console.print(f"Rebooted {', '.join(rt.name for rt in targets)}")
+
+
+def poweroff(console: Console, name: str, host: str) -> None:
+    """Pull a VM's plug (its QEMU process is killed, no shutdown): a director lost as a power cut loses it."""
+    state = require(name)
+    vm.power_off(state.runtime(host))
+    console.print(f"Powered off {host} (QEMU killed)")
+
+
+def start(console: Console, name: str, host: str) -> float:
+    """Boot a powered-off VM again and wait for SSH; returns the seconds it took."""
+    state = require(name)
+    rt = state.runtime(host)
+    started = time.monotonic()
+    vm.start_again(rt)
+    _wait_ssh(state, rt, BOOT_TIMEOUT[state.accel])
+    seconds = time.monotonic() - started
+    console.print(f"Started {host}; SSH answers after {seconds:.0f} s")
+    return seconds
 
 
 def inventory_path(name: str = "lab") -> Path:

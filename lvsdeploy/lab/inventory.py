@@ -8,12 +8,16 @@ import yaml
 from .topology import Topology
 
 GROUP_ORDER = ("directors", "realservers", "storage", "clients", "lab_routers")
+SPARE_DIRECTORS = ("director2",)   # booted by `lab up --directors 2`, used by the failover inventory only
 UDP_WHOAMI_PORT = 5005   # lvslab-udp-whoami on every real server (lvsdeploy/lab/guest)
 
 
 def inventory_data(lab_dir: Path, topo: Topology, ports: dict[str, int]) -> dict:
+    """The lab's inventory with its first director only (a second one joins in failover_data)."""
     groups: dict[str, dict] = {g: {"hosts": {}} for g in GROUP_ORDER}
     for spec in topo.vms:
+        if spec.name in SPARE_DIRECTORS:
+            continue
         groups[spec.group]["hosts"][spec.name] = {"ansible_host": "127.0.0.1", "ansible_port": ports[spec.name],
                                                   **spec.host_vars}
     realservers = [v.name for v in topo.vms if v.group == "realservers"]
@@ -77,8 +81,36 @@ def checker_inventory(lab_dir: Path, checker: str) -> Path:
     return path
 
 
+# Failover on the lab: VRRP adverts every 0.5 s (a backup takes over within about 1.5 s of silence); a director
+# that comes back waits 10 s (synced and checked) before it takes the VIPs back. NAT: the real servers' gateway
+# floats with the VIPs (.254 of the private segment).
+LAB_FAILOVER = {"advert_int": 0.5, "preempt_delay": 10}
+LAB_NAT_GATEWAY = "10.10.0.254/24"
+
+
+def failover_data(data: dict, topo: Topology, ports: dict[str, int]) -> dict:
+    """The lab's inventory with both directors: keepalived fails the VIPs over and checks the web service."""
+    body = with_health_checker(data, "keepalived")
+    spec = topo.vm(SPARE_DIRECTORS[0])
+    body["all"]["children"]["directors"]["hosts"][spec.name] = {"ansible_host": "127.0.0.1",
+                                                                "ansible_port": ports[spec.name], **spec.host_vars}
+    body["all"]["vars"]["lvs_failover"] = {**LAB_FAILOVER,
+                                           **({"gateway": LAB_NAT_GATEWAY} if topo.mode == "nat" else {})}
+    return body
+
+
+def failover_inventory_path(lab_dir: Path) -> Path:
+    return lab_dir / "inventory-failover.yml"
+
+
 def write_inventory(lab_dir: Path, topo: Topology, ports: dict[str, int]) -> Path:
     path = lab_dir / "inventory.yml"
     header = f"# Written by `lvsdeploy lab up --topology {topo.mode}`; regenerated on every lab up.\n"
-    path.write_text(header + yaml.safe_dump(inventory_data(lab_dir, topo, ports), sort_keys=False))
+    data = inventory_data(lab_dir, topo, ports)
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    if any(v.name in SPARE_DIRECTORS for v in topo.vms):
+        header = (f"# Written by `lvsdeploy lab up --topology {topo.mode} --directors 2`: both directors, VRRP and "
+                  "connection sync by keepalived.\n")
+        failover_inventory_path(lab_dir).write_text(
+            header + yaml.safe_dump(failover_data(data, topo, ports), sort_keys=False))
     return path

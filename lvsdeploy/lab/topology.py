@@ -35,12 +35,28 @@ class Topology:
         return next(v for v in self.vms if v.name == name)
 
 
-def build(mode: str, realservers: int = 2, storage: bool = True) -> Topology:
+def build(mode: str, realservers: int = 2, storage: bool = True, directors: int = 1) -> Topology:
     if mode not in TOPOLOGIES:
         raise ValueError(f"unknown topology {mode!r}; choose one of {', '.join(TOPOLOGIES)}")
     if not 1 <= realservers <= 50:
         raise ValueError("--realservers must be between 1 and 50")
-    return {"nat": _nat, "dr": _dr, "tun": _tun}[mode](realservers, storage)
+    if directors not in (1, 2) or (directors == 2 and mode == "tun"):
+        raise ValueError("--directors must be 1, or 2 for the dr and nat topologies")
+    topo = {"nat": _nat, "dr": _dr, "tun": _tun}[mode](realservers, storage)
+    if directors == 2:
+        # the second director: the first one's segments, the next address on each (DIP: .3 on dr, .2 on nat)
+        first = topo.vm("director1")
+        nics = [(segment, _next_address(address)) for segment, address in first.nics]
+        dip = _next_address(first.host_vars["lvs_dip"])
+        second = VmSpec("director2", "directors", nics, routes=list(first.routes), host_vars={"lvs_dip": dip})
+        topo.vms.insert(topo.vms.index(first) + 1, second)
+    return topo
+
+
+def _next_address(cidr: str) -> str:
+    address, prefix = cidr.split("/")
+    head, last = address.rsplit(".", 1)
+    return f"{head}.{int(last) + 1}/{prefix}"
 
 
 def _realservers(segment: str, net: str, count: int, routes: list[str]) -> list[VmSpec]:

@@ -1,5 +1,6 @@
 """One QEMU virtual machine of a lab: its files, its command line, its process."""
 
+import json
 import os
 import signal
 import subprocess
@@ -107,9 +108,32 @@ def start(vm: VmRuntime, cmd: list[str], image: Image) -> None:
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.disk), "-F", "qcow2",
                         str(vm.overlay)], check=True)
     (vm.dir / "qemu.cmd").write_text(" ".join(cmd) + "\n")
+    (vm.dir / "qemu.json").write_text(json.dumps(cmd) + "\n")
+    _run_qemu(vm, cmd)
+
+
+def _run_qemu(vm: VmRuntime, cmd: list[str]) -> None:
     result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode != 0:
         raise LabError(f"QEMU for {vm.name} did not start: {result.stdout.strip()}")
+
+
+def start_again(vm: VmRuntime) -> None:
+    """Boot a stopped VM with the command it was first started with (same disk, NICs, fw_cfg)."""
+    if vm.pid() is not None:
+        raise LabError(f"VM {vm.name} is already running (pid {vm.pid()})")
+    _run_qemu(vm, json.loads((vm.dir / "qemu.json").read_text()))
+
+
+def power_off(vm: VmRuntime) -> None:
+    """Pull the plug: QEMU is killed (SIGKILL), the guest gets no shutdown at all."""
+    pid = vm.pid()
+    if pid is None:
+        raise LabError(f"VM {vm.name} is not running")
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and vm.pid() is not None:
+        time.sleep(0.05)
 
 
 def stop(vm: VmRuntime, timeout: float = 10) -> None:

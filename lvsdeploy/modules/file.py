@@ -12,9 +12,11 @@ import difflib
 import hashlib
 import posixpath
 import re
+from ipaddress import IPv4Interface
 
 from lvsdeploy.modules.base import (SYSTEMD_STALE, Change, FactsRequest, ModuleError, check_args, choice, file_guard, q,
                                     systemd_reads)
+from lvsdeploy.modules.ip_address import find_device
 
 NAME = "file"
 
@@ -43,7 +45,7 @@ def check_path(module: str, path) -> str:
 
 
 def _args(args: dict) -> dict:
-    check_args(NAME, args, ("path",), ("content", "mode", "owner", "group", "state", "validate"))
+    check_args(NAME, args, ("path",), ("content", "mode", "owner", "group", "state", "validate", "devices"))
     state = choice(NAME, args, "state", ("present", "absent"), "present")
     content = args.get("content")
     if state == "present" and content is None:
@@ -58,7 +60,31 @@ def _args(args: dict) -> dict:
         "owner": _account("owner", args.get("owner", "root")),
         "group": _account("group", args.get("group", "root")),
         "validate": _validate(args.get("validate")),
+        "devices": _devices(args.get("devices", False)),
     }
+
+
+# "@lvsdeploy-device-of:10.20.0.2@" in a file's content (with `devices: true`): the host's interface for that
+# address's network, found in its facts at plan time (lvsdeploy/failover.py writes them into keepalived.conf)
+DEVICE_TOKEN = re.compile(rb"@lvsdeploy-device-of:([0-9.]+)@")
+
+
+def _with_devices(path: str, content: bytes, facts) -> bytes:
+    def device(match) -> bytes:
+        address = match.group(1).decode()
+        try:
+            return find_device(IPv4Interface(f"{address}/32"), facts).encode()
+        except ModuleError:
+            raise ModuleError(f"{NAME}: {path} names the interface of {address}, but no interface other than lo "
+                              f"has an address in its network; name it in the inventory (lvs_dip_interface, "
+                              "lvs_vip_interface, lvs_failover.interface)") from None
+    return DEVICE_TOKEN.sub(device, content)
+
+
+def _devices(value) -> bool:
+    if not isinstance(value, bool):
+        raise ModuleError(f"{NAME}: devices must be true or false, got {value!r}")
+    return value
 
 
 def _validate(command) -> str | None:
@@ -133,6 +159,8 @@ def plan(args: dict, facts) -> list[Change]:
     fact = facts.files.get(path)
     if fact is None:
         raise ModuleError(f"{NAME}: no facts were read for {path} (facts_needed was not merged)")
+    if a["devices"] and a["content"] is not None:
+        a["content"] = _with_devices(path, a["content"], facts)
     if fact.exists and fact.kind not in ("file", None):
         raise ModuleError(
             f"{NAME}: {path} exists and is a {fact.kind}, not a regular file; remove it or pick another path"

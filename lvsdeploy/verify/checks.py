@@ -10,8 +10,8 @@ from ipaddress import IPv4Interface
 from lvsdeploy.facts.kernel import sysctl_path
 from lvsdeploy.facts.mounts import parse_mounts, unescape
 
-from .spec import (CHECKER_CONFIGS, FSTAB_MARK, MODES, ShareMount, destination_row, health_checker, probe,
-                   service_row, service_rows)
+from .spec import (CHECKER_CONFIGS, FSTAB_MARK, MODES, ShareMount, destination_row, failover, health_checker,
+                   probe, service_row, service_rows)
 
 
 def failure(host: str, check: str, expected, found) -> str:
@@ -22,6 +22,27 @@ def addresses(host) -> dict[str, list[IPv4Interface]]:
     data = json.loads(host.check_output("ip -j -4 addr show"))
     return {i["ifname"]: [IPv4Interface(f"{a['local']}/{a['prefixlen']}") for a in i.get("addr_info", [])]
             for i in data}
+
+
+def held_addresses(host) -> set[str]:
+    """Every IPv4 address the host holds, on any interface."""
+    return {str(a.ip) for addrs in addresses(host).values() for a in addrs}
+
+
+# Which director is master, and which are backups: reported at the end of the run (conftest's terminal summary).
+FAILOVER_STATE: list[str] = []
+
+
+def counting_director(cluster, remote, vip: str):
+    """The director whose IPVS counters see traffic to `vip`: the only one, or with failover the master (the
+    one holding the VIP; a backup's table is there but gets nothing)."""
+    directors = cluster.directors()
+    if not failover(cluster):
+        return directors[0]
+    holders = [d for d in directors if vip in held_addresses(remote(d.name))]
+    assert len(holders) == 1, failure(", ".join(d.name for d in directors), f"VIP {vip}", "on exactly one director",
+                                      [d.name for d in holders] or "on none")
+    return holders[0]
 
 
 def sysctl(host, key: str) -> str:

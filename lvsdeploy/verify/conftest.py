@@ -102,9 +102,11 @@ def expected_ipvs(cluster) -> set[str]:
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Real servers a health checker has taken out: the cluster works as deployed, they are worth knowing."""
-    from .checks import DOWN_BY_HEALTH_CHECK
-    if DOWN_BY_HEALTH_CHECK:
-        terminalreporter.section("down by health check")
-        for line in DOWN_BY_HEALTH_CHECK:
-            terminalreporter.write_line(line)
+    """Real servers a health checker has taken out, and which director is master: the cluster works as deployed,
+    they are worth knowing."""
+    from .checks import DOWN_BY_HEALTH_CHECK, FAILOVER_STATE
+    for title, lines in (("down by health check", DOWN_BY_HEALTH_CHECK), ("failover", FAILOVER_STATE)):
+        if lines:
+            terminalreporter.section(title)
+            for line in lines:
+                terminalreporter.write_line(line)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from lvsdeploy.model import Cluster, Host, Share
+from lvsdeploy.model import Cluster, Failover, Host, Share
 
 # ---- the mode table ---------------------------------------------------------------------------------------
 
@@ -53,6 +53,12 @@ DIRECTOR_SYSCTLS = {
     "net.ipv4.vs.expire_quiescent_template": "1",
 }
 NAT_DIRECTOR_SYSCTLS = {"net.ipv4.ip_forward": "1"}   # NAT routes every reply through the director
+FAILOVER_DIRECTOR_SYSCTLS = {
+    # a backup must not answer ARP for an address the master holds (ARP_SUPPRESSION, on every interface)
+    **{f"net.ipv4.conf.all.{key}": value for key, value in ARP_SUPPRESSION.items()},
+    # all directors speak one connection sync protocol, whatever each kernel's default
+    "net.ipv4.vs.sync_version": "1",
+}
 
 # ---- where lvsdeploy keeps what must survive a reboot (docs/design.md) -------------------------------------
 
@@ -125,6 +131,8 @@ def director_sysctls(cluster: Cluster) -> dict[str, str]:
     wanted = dict(DIRECTOR_SYSCTLS)
     if "nat" in cluster.modes():
         wanted.update(NAT_DIRECTOR_SYSCTLS)
+    if failover(cluster):
+        wanted.update(FAILOVER_DIRECTOR_SYSCTLS)
     return wanted
 
 
@@ -135,6 +143,42 @@ def director_modules(cluster: Cluster) -> list[str]:
 
 def director_vips(cluster: Cluster) -> list[str]:
     return sorted({str(s.vip) for s in cluster.services if s.vip})
+
+
+# ---- director failover (docs/inventory.md "Director failover") ----------------------------------------------
+
+# keepalived.conf directives every director needs with failover: a director without the VRRP instance never
+# takes the VIPs over, one without the sync daemon loses the connections when it does
+VRRP_DIRECTIVE = "vrrp_instance"
+SYNC_DIRECTIVE = "lvs_sync_daemon"
+
+
+def failover(cluster: Cluster) -> bool:
+    """Two or more directors share the VIPs: keepalived's VRRP holds them on the master only (lvs_failover only
+    tunes it)."""
+    return len(cluster.directors()) > 1
+
+
+def failover_settings(cluster: Cluster) -> Failover:
+    return cluster.failover if cluster.failover is not None else Failover()
+
+
+def floating_addresses(cluster: Cluster) -> list[str]:
+    """What the master holds and a backup must not: the VIPs, then (NAT) lvs_failover.gateway's address."""
+    found = director_vips(cluster)
+    gateway = failover_settings(cluster).gateway
+    if failover(cluster) and gateway is not None:
+        found.append(str(gateway.ip))
+    return found
+
+
+def vrrp_directives(cluster: Cluster) -> list[str]:
+    """The keepalived.conf directives each director must have (none without failover)."""
+    if not failover(cluster):
+        return []
+    settings = failover_settings(cluster)
+    wanted = [VRRP_DIRECTIVE, f"virtual_router_id {settings.virtual_router_id}"]
+    return wanted + [SYNC_DIRECTIVE] if settings.sync_daemon else wanted
 
 
 # ---- the IPVS table, one readable row per virtual service and per destination ------------------------------
@@ -232,10 +276,16 @@ def realserver_vips(cluster: Cluster, host: Host) -> dict[str, list[str]]:
 
 
 def nat_gateway(cluster: Cluster, host: Host) -> str | None:
-    """The director's DIP when the real server takes part in a NAT service, else None."""
-    routed = any(MODES[m].route_via_dip for m in realserver_modes(cluster, host))
+    """Where a real server in a NAT service routes its replies: the director's DIP, or with failover
+    lvs_failover.gateway's address (it moves with the VIPs; a DIP would lose the replies on a takeover).
+    None when the real server takes part in no NAT service."""
+    if not any(MODES[m].route_via_dip for m in realserver_modes(cluster, host)):
+        return None
+    if failover(cluster):
+        gateway = failover_settings(cluster).gateway
+        return str(gateway.ip) if gateway is not None else None
     directors = cluster.directors()
-    return str(directors[0].dip.ip) if routed and directors else None
+    return str(directors[0].dip.ip) if directors else None
 
 
 def listening_ports(cluster: Cluster, host: Host) -> list[tuple[str, int]]:

@@ -1,10 +1,12 @@
 """Directors: IPVS loaded, addresses present, forwarding where NAT needs it, the table equal to the inventory,
-and all of it persisted for the next boot. What is expected comes from the inventory through spec.py."""
+and all of it persisted for the next boot; with two or more directors, the VIPs on exactly one of them (the
+master) and keepalived's VRRP on each. What is expected comes from the inventory through spec.py."""
 
+import pytest
 
 from . import spec
-from .checks import (addresses, checked_rows, failure, ipvs_rows, module_present, sysctl, sysctl_conf,
-                     table_difference)
+from .checks import (FAILOVER_STATE, addresses, checked_rows, failure, held_addresses, ipvs_rows, module_present,
+                     sysctl, sysctl_conf, table_difference)
 
 
 def test_ipvs_modules_loaded(director, remote, cluster):
@@ -17,9 +19,45 @@ def test_ipvs_modules_loaded(director, remote, cluster):
 def test_dip_and_vips_present(director, remote, cluster):
     found = {a for addrs in addresses(remote(director.name)).values() for a in addrs}
     assert director.dip in found, failure(director.name, "DIP", director.dip, sorted(map(str, found)))
+    if spec.failover(cluster):
+        return   # the VIPs are on the master only: test_each_floating_address_on_exactly_one_director
     ips = {str(a.ip) for a in found}
     for vip in spec.director_vips(cluster):
         assert vip in ips, failure(director.name, "VIP", vip, sorted(ips))
+
+
+def test_each_floating_address_on_exactly_one_director(cluster, remote):
+    """With failover the master holds every VIP (and a NAT gateway), no backup holds any: an address on two
+    directors is answered by both, one on none by nobody, and a split sends NAT replies to a director that never
+    saw the request."""
+    if not spec.failover(cluster):
+        pytest.skip("one director: no failover")
+    floating = spec.floating_addresses(cluster)
+    if not floating:
+        pytest.skip("no VIP to hold")
+    held = {d.name: held_addresses(remote(d.name)) for d in cluster.directors()}
+    holders = {a: [name for name, ips in held.items() if a in ips] for a in floating}
+    for address, names in holders.items():
+        assert len(names) == 1, failure(", ".join(held), f"floating address {address}", "on exactly one director",
+                                        names or "on none")
+    masters = {names[0] for names in holders.values()}
+    assert len(masters) == 1, failure(", ".join(held), "floating addresses", "all on one director (the master)",
+                                      {a: names[0] for a, names in holders.items()})
+    master = masters.pop()
+    FAILOVER_STATE.append(f"{master} is master (holds {', '.join(floating)}); "
+                          f"backups: {', '.join(name for name in held if name != master)}")
+
+
+def test_vrrp_configured(director, remote, cluster):
+    """With failover keepalived runs VRRP (and the connection sync daemon) on every director, backups too."""
+    wanted = spec.vrrp_directives(cluster)
+    if not wanted:
+        pytest.skip("one director: no failover")
+    path = spec.CHECKER_CONFIGS["keepalived"]
+    lines = [" ".join(line.split()) for line in remote(director.name).file(path).content_string.splitlines()]
+    # as directives, at the start of a line: a comment naming them does not count
+    missing = [w for w in wanted if not any(line == w or line.startswith(w + " ") for line in lines)]
+    assert not missing, failure(director.name, path, wanted, f"missing {missing}")
 
 
 def test_sysctls(director, remote, cluster):
@@ -71,3 +109,10 @@ def test_persisted_for_boot(director, remote, cluster):
                                                    settings.get(key, "absent"))
     for unit in (spec.IPVS_UNIT, spec.NETWORK_UNIT):
         assert host.service(unit).is_enabled, failure(director.name, unit, "enabled", "not enabled")
+    if spec.failover(cluster):
+        # keepalived adds them on the master; a backup restoring one at boot would hold it beside the master
+        boot = host.file(spec.NETWORK_SCRIPT).content_string
+        restored = [a for a in spec.floating_addresses(cluster) if any(f" {a}/" in f" {line} " for line in
+                                                                       boot.splitlines())]
+        assert not restored, failure(director.name, f"boot script {spec.NETWORK_SCRIPT}",
+                                     "no floating address (keepalived's)", restored)

@@ -1,6 +1,6 @@
 """Real servers, per mode: DR (VIP on lo, ARP suppressed), TUN (ipip, tunl0 with the VIP, rp_filter relaxed),
-NAT (default route via the DIP); service ports listening (TCP and UDP); all persisted for the next boot.
-What is expected comes from the inventory through spec.py."""
+NAT (default route via the DIP, with failover via lvs_failover.gateway); service ports listening (TCP and UDP);
+all persisted for the next boot. What is expected comes from the inventory through spec.py."""
 
 import json
 from ipaddress import IPv4Interface
@@ -52,7 +52,7 @@ def test_tun_tunnel(realserver, remote, cluster):
                                                             sorted(map(str, tunl0)))
 
 
-def test_nat_default_route_via_dip(realserver, remote, cluster):
+def test_nat_default_route_through_director(realserver, remote, cluster):
     gateway = spec.nat_gateway(cluster, realserver)
     if not gateway:
         pytest.skip("no NAT service on this real server")

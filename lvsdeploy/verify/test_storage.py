@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from . import spec
-from .checks import (connection_counts, counts_after, failure, fstab_entries, live_mounts, in_rotation, mount_matches, nfs_exports,
+from .checks import (connection_counts, counting_director, counts_after, failure, fstab_entries, live_mounts, in_rotation, mount_matches, nfs_exports,
                      wait_until)
 from .conftest import _cluster
 
@@ -119,8 +119,8 @@ def test_file_on_storage_served_through_vip_by_every_realserver(share, cluster, 
 
 
 def _served_through_vip(cluster, remote, service, relative: PurePosixPath, token: str) -> None:
-    client_name, director = cluster.clients()[0].name, cluster.directors()[0]
-    client, lb = remote(client_name), remote(director.name)
+    client_name = cluster.clients()[0].name
+    client, lb = remote(client_name), remote(counting_director(cluster, remote, str(service.vip)).name)
     live = {f"{cluster.hosts[r.host].rip.ip}:{r.port}": r.host for r in service.realservers if r.weight > 0}
     rotation = in_rotation(lb, cluster, service, live)   # not the ones a checker took out
     live = {dest: host for dest, host in live.items() if dest in rotation}

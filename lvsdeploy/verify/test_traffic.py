@@ -8,7 +8,7 @@ and the spread is counted by IPVS the same way."""
 import os
 import pytest
 
-from .checks import connection_counts, counts_after, failure, in_rotation, udp_probe_command
+from .checks import connection_counts, counting_director, counts_after, failure, in_rotation, udp_probe_command
 
 REQUESTS_PER_SERVER = int(os.environ.get("LVSDEPLOY_VERIFY_REQUESTS", "10"))
 TOLERANCE = 0.2   # rr/wrr: each server's count within 20% of its expected share of the requests
@@ -39,14 +39,14 @@ def _assert_split(where: str, service, counts: dict, weights: dict, requests: in
 
 
 def _through_vip(service, cluster, remote, protocol: str, send) -> None:
-    """Traffic from the first client, counted by IPVS on the director. `send(client, requests)` sends the
-    requests and returns (what was asked, how many went unanswered)."""
+    """Traffic from the first client, counted by IPVS on the director (with failover the master). `send(client,
+    requests)` sends the requests and returns (what was asked, how many went unanswered)."""
     clients = cluster.clients()
     if not clients:
         pytest.skip("no host in group clients")
     if service.protocol != protocol or not service.vip or not service.port:
         pytest.skip(f"this check is for {protocol.upper()} services with a VIP")
-    director = cluster.directors()[0]
+    director = counting_director(cluster, remote, str(service.vip))
     client, lb = remote(clients[0].name), remote(director.name)
     live = {f"{cluster.hosts[r.host].rip.ip}:{r.port}": r.weight for r in service.realservers}
     # a real server a checker took out gets nothing

@@ -29,7 +29,7 @@ def lab(request):
     """The test class's topology (MODE), booted once under its own lab name (LAB), down at the end."""
     console = Console()
     control.down(console, request.cls.LAB, quiet=True)
-    state = control.up(console, request.cls.MODE, request.cls.LAB)
+    state = control.up(console, request.cls.MODE, request.cls.LAB, directors=getattr(request.cls, "DIRECTORS", 1))
     yield state
     control.down(console, request.cls.LAB, quiet=True)
 
@@ -44,3 +44,15 @@ def converged(inventory):
     """The class's lab after its first `lvsdeploy apply`, run once for the class whichever steps are selected
     (so each step also runs alone with -k). The apply's CompletedProcess, for the step that checks it."""
     return cli("apply", "--yes", "--detailed-exitcode", "-v", str(inventory))
+
+
+@pytest.fixture(scope="class")
+def pair(lab, converged) -> Path:
+    """The class's lab with both directors failing over (a lab with DIRECTORS = 2), applied once for the class
+    from the single-director lab; the failover inventory's path."""
+    from lvsdeploy.lab.inventory import failover_inventory_path
+
+    from . import failover_checks
+    path = failover_inventory_path(lab.dir)
+    failover_checks.pair_applied_one_director_at_a_time(lab, lab.name, path)
+    return path

@@ -20,7 +20,7 @@ from lvsdeploy.lab import control, paths
 from lvsdeploy.lab.inventory import UDP_WHOAMI_PORT
 from lvsdeploy.verify.checks import udp_probe_command
 
-from . import health_checks, installed, real_hosts, storage_checks
+from . import failover_checks, health_checks, installed, real_hosts, storage_checks
 from .lab import PROJECT_DIR, cli, edited_inventory, molecule, ssh, whoami_counts
 
 
@@ -65,7 +65,7 @@ class TopologyFlow:
         assert "failed" not in recap
         # round trips per host: facts, then for a changed host one apply script that also reads the facts back
         rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in recap.splitlines() if "│" in line]
-        trips = {row[0]: (row[1], int(row[3])) for row in rows if len(row) == 5 and row[3].isdigit()}
+        trips = {row[0]: (row[1], int(row[3])) for row in rows if len(row) == 6 and row[3].isdigit()}
         assert trips and all(n == (2 if status == "changed" else 1) for status, n in trips.values()), trips
 
     def test_verify_passes(self, inventory, converged):
@@ -251,6 +251,23 @@ class TopologyFlow:
         assert "idempotence" in result.stdout.lower(), "the idempotence step must have run"
         stopped = [rt.name for rt in lab.runtimes() if not rt.pid()]
         assert not stopped, f"--destroy never must leave the lab up; stopped: {stopped}"
+
+    # --- director failover (issue: the VIP survives the loss of a director), DR and NAT, on director2 ----------
+    # Last: the lab stays a pair afterwards. The `pair` fixture turns the single director into a pair once.
+    def test_failover_pair_applied_one_director_at_a_time(self, pair):
+        assert pair.exists()
+
+    def test_failover_master_powered_off_then_back(self, lab, pair):
+        old, _ = failover_checks.master_lost(lab, self.LAB, pair, "poweroff")
+        failover_checks.master_returns(lab, self.LAB, pair, old, "start")
+
+    def test_failover_keepalived_stopped_and_nopreempt(self, lab, pair, tmp_path):
+        self._dr_only()
+        failover_checks.stopped_keepalived_fails_over_and_nopreempt_keeps_backup(lab, self.LAB, pair, tmp_path)
+
+    def test_failover_directors_rebooted_in_turn(self, lab, pair):
+        self._dr_only()
+        failover_checks.directors_rebooted_in_turn(lab, self.LAB, pair)
 
     def test_lab_down_leaves_nothing_behind(self, lab):
         runtimes = lab.runtimes()

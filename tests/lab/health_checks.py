@@ -36,9 +36,10 @@ CONFIG = {"keepalived": "/etc/keepalived/keepalived.conf", "ldirectord": "/etc/h
 UNIT = {"keepalived": "keepalived.service", "ldirectord": "ldirectord.service"}
 
 
-def record(line: str) -> None:
+def record(line: str, results: str = "health_checks.txt") -> None:
+    """Say a measured figure, and keep it in ~/.cache/lvsdeploy/results/RESULTS for the closing note."""
     print(line)
-    out = paths.cache_dir() / "results" / "health_checks.txt"
+    out = paths.cache_dir() / "results" / results
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
@@ -47,7 +48,7 @@ def record(line: str) -> None:
 # Runs on the client (python3): one request every 0.1 s, each in its own thread and on a new connection (so
 # IPVS schedules each anew); prints "STATUS SECONDS" per request as it completes (status 0: no answer).
 LOOP = """\
-import sys, threading, time, urllib.error, urllib.request
+import os, sys, threading, time, urllib.error, urllib.request
 url, seconds = sys.argv[1], float(sys.argv[2])
 lock = threading.Lock()
 def one():
@@ -61,7 +62,10 @@ def one():
     except Exception:
         status = 0
     with lock:
-        print(status, round(time.monotonic() - started, 3), flush=True)
+        try:
+            print(status, round(time.monotonic() - started, 3), flush=True)
+        except OSError:   # the caller stopped listening (RequestLoop.stop): no more requests
+            os._exit(0)
 threads, end = [], time.monotonic() + seconds
 while time.monotonic() < end:
     threads.append(threading.Thread(target=one))
@@ -81,6 +85,7 @@ class RequestLoop:
         self.proc = subprocess.Popen(control.ssh_argv(lab, "client", [command]), stdout=subprocess.PIPE, text=True,
                                      bufsize=1)
         self.results: list[tuple[float, bool]] = []    # (when the request started, answered 200)
+        self.answers: list[float] = []                  # when each answered request's answer arrived
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
@@ -88,12 +93,24 @@ class RequestLoop:
         for line in self.proc.stdout:
             parts = line.split()
             if len(parts) == 2:
-                self.results.append((time.monotonic() - float(parts[1]), parts[0] == "200"))
+                now = time.monotonic()
+                self.results.append((now - float(parts[1]), parts[0] == "200"))
+                if parts[0] == "200":
+                    self.answers.append(now)
 
     def finish(self) -> RequestLoop:
         self.proc.wait(timeout=300)
         self.thread.join(timeout=10)
         return self
+
+    def stop(self) -> RequestLoop:
+        """End the loop early (its SSH session closes; the client's loop dies on its next write); the requests
+        that completed are kept, the ones in flight are not counted."""
+        self.proc.terminate()
+        return self.finish()
+
+    def started(self, since: float = 0.0, until: float = float("inf")) -> int:
+        return sum(1 for begun, _ in self.results if since <= begun <= until)
 
     def failed(self, since: float = 0.0, until: float = float("inf")) -> int:
         return sum(1 for started, ok in self.results if since <= started <= until and not ok)
@@ -103,13 +120,14 @@ class RequestLoop:
 
 
 class TableWatch:
-    """A watcher on the director: polls `ipvsadm -Sn` every 0.1 s until `condition` (a shell test over the
-    table in $t) holds, then says so; `wait()` returns the moment this machine heard it."""
+    """A watcher on a director: polls `read` (`ipvsadm -Sn`) every 0.1 s until `condition` (a shell test over
+    its output in $t) holds, then says so; `wait()` returns the moment this machine heard it."""
 
-    def __init__(self, lab: str, condition: str):
-        script = (f"i=0; while [ $i -lt 1200 ]; do t=$(ipvsadm -Sn); if {condition}; then echo met; exit 0; fi; "
+    def __init__(self, lab: str, condition: str, host: str = "director1", read: str = "ipvsadm -Sn",
+                 polls: int = 1200):
+        script = (f"i=0; while [ $i -lt {polls} ]; do t=$({read}); if {condition}; then echo met; exit 0; fi; "
                   "sleep 0.1; i=$((i+1)); done; echo timeout")
-        self.proc = subprocess.Popen(control.ssh_argv(lab, "director1", [script]), stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(control.ssh_argv(lab, host, [script]), stdout=subprocess.PIPE, text=True)
 
     def wait(self, timeout: float = 120) -> float | None:
         line = self.proc.stdout.readline().strip()

@@ -7,6 +7,7 @@ from .lab import ssh
 class TestDirectRouting(TopologyFlow):
     MODE = "dr"
     LAB = "ci-dr"
+    DIRECTORS = 2   # director2 joins for the failover steps, which come last
     DRIFT = ("sysctl -q -w net.ipv4.conf.all.arp_ignore=0", "sysctl net.ipv4.conf.all.arp_ignore")
 
     def check_topology(self, lab):

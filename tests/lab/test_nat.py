@@ -7,6 +7,7 @@ from .lab import ssh
 class TestNat(TopologyFlow):
     MODE = "nat"
     LAB = "ci-nat"
+    DIRECTORS = 2   # director2 joins for the failover steps, which come last
     DRIFT = ("ip route del default", "route default")
 
     def check_topology(self, lab):

@@ -3,6 +3,7 @@ fake sessions: a host waits only for the hosts it depends on, a failed host stop
 a host that does not converge fails."""
 
 import threading
+from ipaddress import IPv4Interface
 from pathlib import Path
 from textwrap import dedent
 
@@ -10,7 +11,7 @@ import pytest
 
 from lvsdeploy import engine
 from lvsdeploy.executor import RemoteError, RemoteResult
-from lvsdeploy.facts import HostFacts
+from lvsdeploy.facts import HostFacts, Interface
 from lvsdeploy.inventory import load_cluster
 from lvsdeploy.modules.base import Change, FactsRequest
 from lvsdeploy.plan import APPLY_MARK, HostPlan, PlannedChange
@@ -347,3 +348,84 @@ def test_a_failed_storage_node_skips_its_clients_and_the_directors_only(one_clie
     assert statuses(runs) == {"storage1": "failed", "rs1": "changed", "rs2": "skipped", "director1": "skipped"}
     assert by_name["rs2"].error == "not applied: storage1, which it depends on, did not apply"
     assert by_name["director1"].error == "not applied: rs2, which it depends on, did not apply"
+
+
+# ---- director failover: directors one at a time, backups first, the director holding the VIP last ------------
+
+@pytest.fixture
+def pair(tmp_path):
+    path = tmp_path / "pair.yml"
+    path.write_text(dedent("""\
+        all:
+          vars:
+            lvs_health_checker: keepalived
+            lvs_virtual_services:
+              - {name: web, vip: 10.20.0.10, port: 80, mode: dr, realservers: [{host: rs1}]}
+          children:
+            directors:
+              hosts:
+                director1: {ansible_host: 172.16.0.2, lvs_dip: 10.20.0.2/24}
+                director2: {ansible_host: 172.16.0.3, lvs_dip: 10.20.0.3/24}
+            realservers:
+              hosts:
+                rs1: {ansible_host: 172.16.0.11, lvs_rip: 10.20.0.11/24}
+        """))
+    return load_cluster(path)
+
+
+def test_rolling_chains_backup_then_master(pair, dr):
+    runs = {name: engine.HostRun(pair.hosts[name]) for name in ("rs1", "director1", "director2")}
+    # nobody holds the VIP: the director that will be master (director1, priority 150) goes last
+    assert engine.rolling(pair, runs) == {"director1": "director2"}
+    runs["director2"].holds_floating = True   # director2 is master now: it goes last
+    assert engine.rolling(pair, runs) == {"director2": "director1"}
+    assert engine.rolling(pair, {"director1": runs["director1"]}) == {}   # --limit director1: no chain
+    assert engine.rolling(dr, {"director1": engine.HostRun(dr.hosts["director1"])}) == {}   # one director
+
+
+def holding_the_vip(monkeypatch, holder: str) -> None:
+    """The fake facts show 10.20.0.10 on `holder` (as keepalived adds it on the master)."""
+    plain = engine.read_facts
+
+    def read_facts(session, request):
+        facts = plain(session, request)
+        if session.host.name == holder:
+            facts.interfaces["eth1"] = Interface("eth1", None, True, None, [IPv4Interface("10.20.0.10/32")])
+        return facts
+    monkeypatch.setattr(engine, "read_facts", read_facts)
+
+
+def test_directors_apply_one_at_a_time_the_vips_holder_last(pair, fake, monkeypatch):
+    holding_the_vip(monkeypatch, "director2")
+    fake["plans"] = {name: [HostPlan(name, [change(f"file /etc/{name}")]), HostPlan(name)]
+                     for name in ("rs1", "director1", "director2")}
+    events: list[str] = []
+    real_run_apply = FakeSession.run_apply
+
+    def record(session, *args):
+        events.append(f"{session.host.name} start")
+        result = real_run_apply(session, *args)
+        events.append(f"{session.host.name} end")
+        return result
+
+    monkeypatch.setattr(FakeSession, "run_apply", record)
+    runs = engine.plan_all(pair, forks=3)
+    assert {r.host.name: r.holds_floating for r in runs[2]} == {"director1": False, "director2": True}
+    engine.apply_all(pair, runs, forks=3)
+    assert statuses(runs) == {"rs1": "changed", "director1": "changed", "director2": "changed"}
+    assert events == ["rs1 start", "rs1 end", "director1 start", "director1 end", "director2 start", "director2 end"]
+    director1, director2 = runs[2]
+    assert director1.applied[0] <= director1.applied[1] <= director2.applied[0] <= director2.applied[1]
+
+
+def test_a_failed_director_stops_the_next_one(pair, fake):
+    # nobody holds the VIP: director2 (the backup to be) goes first, and fails
+    fake["plans"] = {name: [HostPlan(name, [change(f"file /etc/{name}")]), HostPlan(name)]
+                     for name in ("director1", "director2")}
+    fake["results"] = {"director2": RemoteResult(1, f"{APPLY_MARK} 0\n", "keepalived: bad config\n")}
+    runs = engine.plan_all(pair, forks=3)
+    engine.apply_all(pair, runs, forks=3)
+    assert statuses(runs) == {"rs1": "ok", "director1": "skipped", "director2": "failed"}
+    assert runs[2][0].error == "not applied: director2, which it depends on, did not apply"
+    assert [host for host, _ in fake["log"]] == ["director2"]
+    assert runs[2][0].applied is None   # never started: the recap shows "-"

@@ -284,11 +284,17 @@ def test_all_directors_run_one_checker(tmp_path):
             directors["director2"] = {"lvs_dip": "10.20.0.3/24", "lvs_health_checker": second}
         return change
     found = check(tmp_path, two("keepalived", "ldirectord"))
-    # two directors are refused anyway (no failover yet); the checkers' disagreement is said too, at director2's
-    assert [p.where for p in found] == ["group directors", "host director2: lvs_health_checker"]
-    assert found[1].what == "ldirectord differs from keepalived on director1: all directors run one checker"
-    assert found[1].line == line_of(tmp_path, "lvs_health_checker", after="director2:")
-    assert [p.where for p in check(tmp_path, two("keepalived", "keepalived"))] == ["group directors"]
+    # two directors fail over (keepalived on the first is all that rule asks); the disagreement is at director2's
+    assert [p.where for p in found] == ["host director2: lvs_health_checker"]
+    assert found[0].what == "ldirectord differs from keepalived on director1: all directors run one checker"
+    assert found[0].line == line_of(tmp_path, "lvs_health_checker", after="director2:")
+    assert check(tmp_path, two("keepalived", "keepalived")) == []
+    # the first director without keepalived: the failover rule says so at director1's, the disagreement too
+    found = check(tmp_path, two("ldirectord", "keepalived"))
+    assert [p.where for p in found] == ["host director1: lvs_health_checker", "host director2: lvs_health_checker"]
+    assert found[0].what.startswith("is ldirectord, but 2 directors (director1, director2) fail over with keepalived")
+    assert found[0].line == line_of(tmp_path, "lvs_health_checker", after="director1:")
+    assert found[1].what == "keepalived differs from ldirectord on director1: all directors run one checker"
 
 
 def test_one_checker_is_a_pure_function_of_the_model():

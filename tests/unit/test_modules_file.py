@@ -3,11 +3,13 @@
 import grp
 import os
 import pwd
+import re
 import subprocess
+from ipaddress import IPv4Interface
 
 import pytest
 
-from lvsdeploy.facts import FileFact, HostFacts
+from lvsdeploy.facts import FileFact, HostFacts, Interface
 from lvsdeploy.facts.files import files_snippet, parse_files
 from lvsdeploy.modules import file
 from lvsdeploy.modules.base import SYSTEMD_STALE, ModuleError
@@ -192,3 +194,45 @@ def test_validate_applied_for_real_keeps_the_old_file_when_it_fails(tmp_path):
     after = apply_and_read(path, {"path": path, "content": "still good\n", "validate": "grep -q good %s", **base})
     assert after.files[path].content == b"still good\n"
     assert [p.name for p in (tmp_path / "etc").iterdir()] == ["app.conf"]
+
+
+# ---- devices: "@lvsdeploy-device-of:ADDRESS@" becomes the host's interface for that address, at plan time ---
+
+def with_interfaces(fact: FileFact) -> HostFacts:
+    return HostFacts(files={CONF: fact}, interfaces={
+        "lo": Interface("lo", None, True, None, [IPv4Interface("127.0.0.1/8")]),
+        "eth0": Interface("eth0", "52:54:00:00:00:01", True, None, [IPv4Interface("172.16.0.2/24")]),
+        "eth1": Interface("eth1", "52:54:00:00:00:02", True, None, [IPv4Interface("10.20.0.2/24")])})
+
+
+TOKENS = ("interface @lvsdeploy-device-of:10.20.0.2@\n"
+          "10.20.0.10/32 dev @lvsdeploy-device-of:10.20.0.10@\n"
+          "lvs_sync_daemon @lvsdeploy-device-of:172.16.0.9@ VI_LVS\n")
+RESOLVED = b"interface eth1\n10.20.0.10/32 dev eth1\nlvs_sync_daemon eth0 VI_LVS\n"
+
+
+def added(change) -> list[str]:
+    return [line[1:] for line in change.diff if line.startswith("+") and not line.startswith("+++")]
+
+
+def test_devices_are_filled_in_from_the_facts():
+    args = {"path": CONF, "content": TOKENS, "devices": True}
+    (change,) = file.plan(args, with_interfaces(FileFact(False)))
+    assert added(change) == RESOLVED.decode().splitlines()
+    assert not any("lvsdeploy-device-of" in c for c in change.commands)
+    # the host's file already names those interfaces: nothing to change
+    assert file.plan(args, with_interfaces(existing(RESOLVED))) == []
+
+
+@pytest.mark.parametrize("address", ["192.168.9.9", "127.0.0.5"])   # no network covers it; lo does not count
+def test_a_device_no_interface_has_is_refused_naming_the_address(address):
+    args = {"path": CONF, "content": f"interface @lvsdeploy-device-of:{address}@\n", "devices": True}
+    with pytest.raises(ModuleError, match=re.escape(address)):
+        file.plan(args, with_interfaces(FileFact(False)))
+
+
+@pytest.mark.parametrize("devices", [None, False])
+def test_without_devices_true_the_tokens_stay(devices):
+    args = {"path": CONF, "content": TOKENS, **({} if devices is None else {"devices": devices})}
+    (change,) = file.plan(args, with_interfaces(FileFact(False)))
+    assert added(change) == TOKENS.splitlines()

@@ -1,5 +1,6 @@
 """render.py: the plan as a review (resource names, -/+ lines, unified diffs, handlers), the summary, the recap."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -145,18 +146,23 @@ def test_recap_table_rows(hosts):
              error="rs2: failed at change sysctl net.ipv4.conf.all.arp_ignore (demo):\nsysctl: permission denied")],
         [run(hosts["director1"], status="skipped", changes=[sysctl_change()], error="an earlier phase failed")],
     ]
+    # wall-clock start and end of an apply, shown on this machine's clock
+    runs[1][0].applied = (time.mktime((2024, 5, 1, 9, 5, 7, 0, 0, -1)), time.mktime((2024, 5, 1, 9, 5, 9, 0, 0, -1)))
     render.recap(out, runs)
     text = out.export_text()
     rows = {line.split()[1]: line.split()[1:] for line in text.splitlines()
             if line.startswith("│") and line.split()[1] in hosts}
-    # host, status, changes (only counted when applied), round trips, time
-    assert rows["storage1"] == ["storage1", "│", "ok", "│", "0", "│", "0", "│", "0.4s", "│"]
-    assert rows["rs1"] == ["rs1", "│", "changed", "│", "2", "│", "0", "│", "2.3s", "│"]
-    assert rows["rs2"] == ["rs2", "│", "failed", "│", "0", "│", "0", "│", "1.0s", "│"]
-    assert rows["director1"] == ["director1", "│", "skipped", "│", "0", "│", "0", "│", "0.0s", "│"]
+    # host, status, changes (only counted when applied), round trips, time, applied (- when it was not)
+    assert rows["storage1"] == ["storage1", "│", "ok", "│", "0", "│", "0", "│", "0.4s", "│", "-", "│"]
+    assert rows["rs1"] == ["rs1", "│", "changed", "│", "2", "│", "0", "│", "2.3s", "│", "09:05:07-09:05:09",
+                           "│"]
+    assert rows["rs2"] == ["rs2", "│", "failed", "│", "0", "│", "0", "│", "1.0s", "│", "-", "│"]
+    assert rows["director1"] == ["director1", "│", "skipped", "│", "0", "│", "0", "│", "0.0s", "│", "-",
+                                 "│"]
     assert "Recap" in text.splitlines()[0]
     header = next(line for line in text.splitlines() if "host" in line and "status" in line)
-    assert [w for w in header.split() if w != "┃"] == ["host", "status", "changes", "round", "trips", "time"]
+    assert [w for w in header.split() if w != "┃"] == ["host", "status", "changes", "round", "trips", "time",
+                                                        "applied"]
     # Failed and skipped hosts say why, after the table.
     after = text.split("┘", 1)[1]
     assert "rs2: failed at change sysctl net.ipv4.conf.all.arp_ignore (demo):" in after

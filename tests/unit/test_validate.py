@@ -100,9 +100,123 @@ def test_services_need_a_director(tmp_path):
     assert problem.line == 3
 
 
-def test_only_one_director(tmp_path):
-    found = check(tmp_path, lambda inv: hosts(inv, "directors").update(director2={"lvs_dip": "10.20.0.3/24"}))
-    one(found, "group directors", "failover between directors (keepalived VRRP) is not supported yet")
+# ---- director failover: two or more directors share the VIPs by keepalived's VRRP ----------------------------
+
+def pair(*changes, checker="keepalived", failover=None):
+    """A change adding director2 (10.20.0.3/24), setting lvs_health_checker to `checker` and, when given,
+    lvs_failover to `failover` (all.vars), then making `changes`."""
+    def change(inv):
+        inv["all"]["vars"]["lvs_health_checker"] = checker
+        if failover is not None:
+            inv["all"]["vars"]["lvs_failover"] = copy.deepcopy(failover)
+        hosts(inv, "directors")["director2"] = {"lvs_dip": "10.20.0.3/24"}
+        for more in changes:
+            more(inv)
+    return change
+
+
+def nat(inv):
+    services(inv)[0]["mode"] = "nat"
+
+
+def line_of(tmp_path: Path, key: str, after: str | None = None) -> int:
+    """The 1-based line of the first `key:` in the inventory check() wrote, from the line `after` on."""
+    lines = (tmp_path / "lab.yml").read_text().splitlines()
+    start = 0 if after is None else next(i for i, line in enumerate(lines) if line.strip() == after)
+    return next(i for i in range(start, len(lines)) if lines[i].strip().startswith(f"{key}:")) + 1
+
+
+def test_a_pair_with_keepalived_is_valid(tmp_path):
+    assert check(tmp_path, pair()) == []
+    every = {"virtual_router_id": 7, "advert_int": 0.5, "preempt": False, "preempt_delay": 30, "sync_daemon": True,
+             "sync_id": 0, "interface": "eth1", "sync_interface": "eth2.100"}
+    assert check(tmp_path, pair(failover=every)) == []
+    assert check(tmp_path, pair(nat, failover={"gateway": "10.20.0.1/24"})) == []
+
+
+@pytest.mark.parametrize("checker", ["none", "ldirectord"])
+def test_a_pair_needs_keepalived(tmp_path, checker):
+    found = check(tmp_path, pair(checker=checker))
+    problem = one(found, "host director1: lvs_health_checker", f"is {checker}, but 2 directors (director1, "
+                                                              "director2) fail over with keepalived")
+    assert problem.line == line_of(tmp_path, "lvs_health_checker")
+
+
+def test_failover_needs_two_directors(tmp_path):
+    found = check(tmp_path, lambda inv: inv["all"]["vars"].update(lvs_failover={"advert_int": 2}))
+    problem = one(found, "lvs_failover", "needs two or more hosts in group directors (has 1: director1)")
+    assert problem.line == line_of(tmp_path, "lvs_failover")
+
+
+def test_a_nat_pair_needs_a_gateway(tmp_path):
+    found = check(tmp_path, pair(nat, failover={"preempt": False}))
+    problem = one(found, "lvs_failover: gateway", "is required for nat service web with 2 directors")
+    assert problem.line == line_of(tmp_path, "lvs_failover")
+
+
+def test_a_nat_pair_without_lvs_failover_is_refused_at_a_line(tmp_path):
+    (problem,) = check(tmp_path, pair(nat))
+    assert problem.where == "lvs_failover: gateway" and problem.line is not None
+
+
+def test_a_nat_pairs_gateway_is_not_missing_when_another_key_is_wrong(tmp_path):
+    found = check(tmp_path, pair(nat, failover={"gateway": "10.20.0.1/24", "preemt": False}))
+    one(found, "lvs_failover.preemt", "unknown key")
+
+
+@pytest.mark.parametrize("gateway,what", [
+    ("10.30.0.1/24", "10.30.0.1/24 is not in the directors' DIP network 10.20.0.0/24"),
+    ("10.20.0.3/24", "10.20.0.3 is also lvs_dip of director2; it needs its own address"),
+    ("10.20.0.11/24", "10.20.0.11 is also lvs_rip of rs1; it needs its own address"),
+    ("10.20.0.10/24", "10.20.0.10 is also vip of service web; it needs its own address"),
+])
+def test_the_nat_gateway_is_an_address_of_its_own_in_the_dip_network(tmp_path, gateway, what):
+    found = check(tmp_path, pair(nat, failover={"preempt": True, "gateway": gateway}))
+    assert one(found, "lvs_failover: gateway", what).line == line_of(tmp_path, "gateway")
+
+
+def test_a_gateway_without_nat_service_is_refused(tmp_path):
+    found = check(tmp_path, pair(failover={"gateway": "10.20.0.1/24"}))
+    assert one(found, "lvs_failover: gateway", "only applies to nat services").line == line_of(tmp_path, "gateway")
+
+
+def test_two_directors_with_one_priority(tmp_path):
+    found = check(tmp_path, pair(lambda inv: hosts(inv, "directors")["director2"].update(lvs_vrrp_priority=150)))
+    problem = one(found, "host director2: lvs_vrrp_priority", "priority 150 is also director1's")
+    assert problem.line == line_of(tmp_path, "lvs_vrrp_priority")
+
+
+def test_directors_dips_in_different_networks(tmp_path):
+    found = check(tmp_path, pair(lambda inv: hosts(inv, "directors")["director2"].update(lvs_dip="10.21.0.3/24")))
+    problem = one(found, "host director2: lvs_dip", "directors' DIPs are in different networks "
+                                                    "(10.20.0.0/24, 10.21.0.0/24)")
+    assert problem.line == line_of(tmp_path, "lvs_dip", after="director2:")
+
+
+def test_vrrp_priority_only_on_directors(tmp_path):
+    found = check(tmp_path, lambda inv: hosts(inv, "realservers")["rs1"].update(lvs_vrrp_priority=100))
+    problem = one(found, "host rs1: lvs_vrrp_priority", "only applies to hosts in group directors")
+    assert problem.line == line_of(tmp_path, "lvs_vrrp_priority")
+
+
+@pytest.mark.parametrize("failover,where,what", [
+    ({"interface": "eth0\n}\nvrrp_script x {"}, "group all: lvs_failover", "contains a control character"),
+    ({"interface": "eth0}"}, "lvs_failover.interface", "must be a network interface name like eth1"),
+    ({"sync_interface": "eth0 VI_X"}, "lvs_failover.sync_interface", "got 'eth0 VI_X'"),
+    ({"advert_int": "1; reboot"}, "lvs_failover.advert_int", "must be a number of seconds between 0.01 and 255"),
+    ({"virtual_router_id": 256}, "lvs_failover.virtual_router_id", "must be an integer between 1 and 255, got 256"),
+    ({"virtual_router_id": "51"}, "lvs_failover.virtual_router_id", "got '51'"),
+    ({"preemt": False}, "lvs_failover.preemt", "unknown key; did you mean 'preempt'?"),
+])
+def test_hostile_failover_values_are_refused_at_their_line(tmp_path, failover, where, what):
+    found = check(tmp_path, pair(failover=failover))
+    key = where.rpartition(".")[2] if "." in where else "lvs_failover"
+    assert one(found, where, what).line == line_of(tmp_path, key, after="lvs_failover:" if "." in where else None)
+
+
+def test_lvs_failover_must_be_a_mapping(tmp_path):
+    found = check(tmp_path, pair(failover=["gateway", "10.20.0.1/24"]))
+    one(found, "lvs_failover", "must be a mapping like {virtual_router_id: 51}, got a list")
 
 
 def test_director_is_not_a_realserver(tmp_path):

@@ -1,5 +1,6 @@
 """verify/spec.py: what verify expects of a cluster, worked out from a small fixture inventory alone."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import yaml
 
 from lvsdeploy.inventory import load_cluster
 from lvsdeploy.verify import checks, spec
+from lvsdeploy.verify import test_director as director_tests   # as a module: pytest must not collect its tests here
 
 FIXTURE = Path(__file__).parent / "fixtures" / "inventories" / "verify" / "cluster.yml"
 
@@ -174,3 +176,94 @@ def test_mount_adds_netdev_and_bg_to_the_default_options(cluster):
 
 def test_mount_keeps_a_chosen_retry_option_and_adds_only_netdev(cluster):
     assert spec.share_mount(cluster, shares(cluster)["media"]).opts == "ro,soft,fg,_netdev"
+
+
+# ---- director failover ------------------------------------------------------------------------------------------
+
+def pair(tmp_path: Path, mode: str = "dr", failover: dict | None = None):
+    """Two directors in front of two real servers, one service in `mode` (keepalived: failover needs it)."""
+    data = {"all": {
+        "vars": {"ansible_user": "root", "lvs_health_checker": "keepalived",
+                 "lvs_virtual_services": [{"name": "web", "vip": "10.20.0.10", "port": 80, "mode": mode,
+                                           "scheduler": "rr", "realservers": [{"host": "rs1"}, {"host": "rs2"}]}]},
+        "children": {
+            "directors": {"hosts": {"director1": {"lvs_dip": "10.10.0.2/24"},
+                                    "director2": {"lvs_dip": "10.10.0.3/24"}}},
+            "realservers": {"hosts": {"rs1": {"lvs_rip": "10.10.0.11/24"}, "rs2": {"lvs_rip": "10.10.0.12/24"}}},
+        }}}
+    if failover is not None:
+        data["all"]["vars"]["lvs_failover"] = failover
+    path = tmp_path / "pair.yml"
+    path.write_text(yaml.safe_dump(data))
+    return load_cluster(path)
+
+
+FAILOVER_SYSCTLS = {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2",
+                    "net.ipv4.vs.sync_version": "1"}
+
+
+def test_one_director_has_no_failover(cluster):
+    assert not spec.failover(cluster)
+    assert spec.floating_addresses(cluster) == spec.director_vips(cluster)
+    assert spec.vrrp_directives(cluster) == []
+    assert not FAILOVER_SYSCTLS.keys() & spec.director_sysctls(cluster).keys()
+
+
+def test_dr_pair_floats_the_vips_and_runs_vrrp_and_the_sync_daemon_by_default(tmp_path):
+    dr = pair(tmp_path)   # no lvs_failover: two directors are enough
+    assert spec.failover(dr)
+    assert spec.floating_addresses(dr) == ["10.20.0.10"]
+    assert spec.director_sysctls(dr).items() >= FAILOVER_SYSCTLS.items()
+    assert spec.vrrp_directives(dr) == ["vrrp_instance", "virtual_router_id 51", "lvs_sync_daemon"]
+    assert spec.nat_gateway(dr, dr.hosts["rs1"]) is None
+
+
+def test_vrrp_directives_follow_lvs_failover(tmp_path):
+    dr = pair(tmp_path, failover={"virtual_router_id": 7, "sync_daemon": False})
+    assert spec.vrrp_directives(dr) == ["vrrp_instance", "virtual_router_id 7"]
+
+
+def test_nat_pair_floats_the_gateway_and_real_servers_route_through_it(tmp_path):
+    nat = pair(tmp_path, "nat", {"gateway": "10.10.0.254/24"})
+    assert spec.floating_addresses(nat) == ["10.20.0.10", "10.10.0.254"]
+    assert spec.nat_gateway(nat, nat.hosts["rs1"]) == "10.10.0.254"   # not director1's DIP: it does not move
+    assert spec.director_sysctls(nat) == {**spec.DIRECTOR_SYSCTLS, "net.ipv4.ip_forward": "1", **FAILOVER_SYSCTLS}
+
+
+class AddressHost:
+    """Answers `ip -j -4 addr show` with one interface holding `ips`."""
+
+    def __init__(self, *ips: str):
+        self.ips = ips
+
+    def check_output(self, command):
+        assert command == "ip -j -4 addr show"
+        return json.dumps([{"ifname": "eth0", "addr_info": [{"local": ip, "prefixlen": 24} for ip in self.ips]}])
+
+
+def test_traffic_is_counted_on_the_director_holding_the_vip(tmp_path, cluster):
+    dr = pair(tmp_path)
+    hosts = {"director1": AddressHost("10.10.0.2"), "director2": AddressHost("10.10.0.3", "10.20.0.10")}
+    assert checks.counting_director(dr, hosts.get, "10.20.0.10").name == "director2"
+    with pytest.raises(AssertionError, match="on exactly one director, found on none"):
+        checks.counting_director(dr, hosts.get, "10.20.0.99")
+    # one director: no address to look up, it counts everything
+    assert checks.counting_director(cluster, None, "10.20.0.10").name == "director1"
+
+
+def test_master_holding_every_floating_address_is_reported(tmp_path, monkeypatch):
+    nat = pair(tmp_path, "nat", {"gateway": "10.10.0.254/24"})
+    state = []
+    monkeypatch.setattr(director_tests, "FAILOVER_STATE", state)
+    master = AddressHost("10.10.0.2", "10.20.0.10", "10.10.0.254")
+    director_tests.test_each_floating_address_on_exactly_one_director(
+        nat, {"director1": master, "director2": AddressHost("10.10.0.3")}.get)
+    assert state == ["director1 is master (holds 10.20.0.10, 10.10.0.254); backups: director2"]
+    # the gateway left behind on the old master: NAT replies would go to a director without the connections
+    with pytest.raises(AssertionError, match="all on one director"):
+        director_tests.test_each_floating_address_on_exactly_one_director(
+            nat, {"director1": AddressHost("10.10.0.254"), "director2": AddressHost("10.20.0.10")}.get)
+    with pytest.raises(AssertionError, match=r"floating address 10.20.0.10: expected on exactly one director, "
+                                             r"found \['director1', 'director2'\]"):
+        director_tests.test_each_floating_address_on_exactly_one_director(
+            nat, {"director1": master, "director2": AddressHost("10.20.0.10")}.get)

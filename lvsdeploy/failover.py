@@ -1,0 +1,95 @@
+"""Director failover: two or more directors share the VIPs by keepalived's VRRP; the IPVS sync daemon copies
+each connection to the backups, so a takeover keeps established connections.
+
+keepalived does everything that follows the VRRP state: it adds the VIPs (and, for NAT, the real servers'
+floating gateway) on the master and removes them on a backup, sends gratuitous ARP on takeover, and runs the
+sync daemon as master or backup. lvsdeploy writes its configuration (roles/director/templates/keepalived.conf.j2)
+and sets what does not follow the state: the DIPs, sysctls, the IPVS table's health checks.
+
+Every director starts as BACKUP and the highest priority wins: a director that boots never takes the VIPs before
+it has heard the others (and, with preempt_delay, before it has had time to sync). Pure: the model in, data out.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from .model import Cluster, Failover, Host
+
+# keepalived's own default priority is 100; the first director (by name) gets more, so it is the master
+FIRST_PRIORITY, NEXT_PRIORITY = 150, 100
+INSTANCE = "VI_LVS"
+# "@lvsdeploy-device-of:ADDRESS@": the interface of ADDRESS's network on the host, filled in at plan time from
+# its facts (modules/file.py `devices`), as lvsdeploy finds the DIP's and the VIPs' interfaces elsewhere
+DEVICE_TOKEN = "@lvsdeploy-device-of:{}@"
+
+
+def enabled(cluster: Cluster) -> bool:
+    """Failover is on when the inventory has two or more directors; lvs_failover only tunes it."""
+    return len(cluster.directors()) > 1
+
+
+def settings(cluster: Cluster) -> Failover:
+    """lvs_failover, or its defaults when the inventory leaves it out."""
+    return cluster.failover if cluster.failover is not None else Failover()
+
+
+def priorities(cluster: Cluster) -> dict[str, int]:
+    """Each director's VRRP priority: lvs_vrrp_priority, else 150 for the first director by name, 100, 99, ...
+    for the others (validate keeps them distinct)."""
+    result = {}
+    for i, director in enumerate(cluster.directors()):
+        default = FIRST_PRIORITY if i == 0 else NEXT_PRIORITY - (i - 1)
+        result[director.name] = director.vrrp_priority if director.vrrp_priority is not None else default
+    return result
+
+
+def device(explicit: str | None, address) -> str:
+    """The interface name for the template: the inventory's, else a token the file module resolves."""
+    return explicit or DEVICE_TOKEN.format(address)
+
+
+def vrrp_vars(cluster: Cluster, host: Host) -> dict:
+    """The VRRP instance and sync daemon of one director, as keepalived.conf.j2 needs them."""
+    failover = settings(cluster)
+    dip_device = device(failover.interface or host.dip_interface, host.dip.ip)
+    vips = sorted({str(s.vip) for s in cluster.services if s.vip})
+    addresses = [{"address": f"{vip}/32", "dev": device(host.vip_interface, vip)} for vip in vips]
+    if failover.gateway is not None:
+        addresses.append({"address": str(failover.gateway), "dev": dip_device})
+    return {
+        "instance": INSTANCE,
+        "interface": dip_device,
+        "virtual_router_id": failover.virtual_router_id,
+        "priority": priorities(cluster)[host.name],
+        "advert_int": f"{failover.advert_int:g}",
+        "preempt": failover.preempt,
+        "preempt_delay": failover.preempt_delay,
+        "unicast_src_ip": str(host.dip.ip),
+        "unicast_peers": [str(d.dip.ip) for d in cluster.directors() if d.name != host.name],
+        "addresses": addresses,
+        # a master that loses the VIPs' link must give them up, even if VRRP still reaches the others. A VIP in
+        # the DIP's network is on VRRP's own link, which keepalived watches anyway (and refuses to track twice);
+        # so is a VIP whose interface the inventory names the same as VRRP's.
+        "track_interfaces": sorted({device(host.vip_interface, vip) for vip in vips
+                                    if IPv4Address(vip) not in host.dip.network} - {dip_device}),
+        "sync_daemon": failover.sync_daemon,
+        "sync_interface": device(failover.sync_interface or failover.interface or host.dip_interface,
+                                 host.dip.ip),
+        "sync_id": failover.sync_group_id,
+    }
+
+
+def floating_addresses(cluster: Cluster) -> list[str]:
+    """The addresses that move with the master: the VIPs, and the NAT gateway."""
+    found = sorted({str(s.vip) for s in cluster.services if s.vip})
+    if enabled(cluster) and settings(cluster).gateway is not None:
+        found.append(str(settings(cluster).gateway.ip))
+    return found
+
+
+def rolling_order(cluster: Cluster, holders: set[str]) -> list[str]:
+    """The order an apply changes the directors in, one at a time: backups first (lowest priority first), the
+    director holding the VIPs now last; with no holder, the one that will be master (highest priority) last."""
+    prio = priorities(cluster)
+    return sorted(prio, key=lambda name: (name in holders, prio[name], name))
