@@ -20,6 +20,7 @@ from . import failover
 from .executor import (APPLY_TIME_LIMIT, CONNECT_TIMEOUT, EXIT_LOCKED, EXIT_TIMED_OUT, LOCK_WAIT, TIMED_OUT_TEXT,
                        HostSession, RemoteError, connect, holder_text)
 from .facts import gather
+from .lvs import MODES
 from .model import Cluster, Host
 from .plan import APPLY_MARK, EXIT_STALE, READBACK_MARK, HostPlan, HostTasks, facts_request, host_tasks, plan_host
 
@@ -37,6 +38,7 @@ class HostRun:
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
     holds_floating: bool = False     # holds a VIP (or the NAT gateway) now: with failover, the master
+    runs_vrrp: bool = False          # its keepalived.conf has lvsdeploy's VRRP instance already
     applied: tuple[float, float] | None = None   # wall-clock start and end of its apply (the recap shows them)
 
     @property
@@ -74,6 +76,7 @@ def _plan_one(cluster: Cluster, run: HostRun, connect_timeout: float) -> HostRun
         run.session = connect(run.host, connect_timeout)
         facts = read_facts(run.session, facts_request(run.tasks))
         run.holds_floating = any(facts.interface_with(IPv4Address(ip)) for ip in failover.floating_addresses(cluster))
+        run.runs_vrrp = failover.runs_vrrp(facts)
         run.plan = plan_host(run.tasks, facts)
         if run.plan.error:
             run.status, run.error = "failed", run.plan.error
@@ -172,11 +175,21 @@ def _failure_text(plan: HostPlan, result) -> str:
 
 def depends_on(cluster: Cluster, host: Host) -> set[str]:
     """The hosts whose apply must be done before this host's starts: the servers of the shares it mounts, and
-    for a director the real servers of the virtual services."""
+    for a director the real servers of the virtual services (they are ready before it announces the VIPs).
+    With failover, NAT real servers come after the directors instead: their new default gateway is an address
+    the master holds once keepalived runs there (see `gateway_first`)."""
     needs = {share.server for share in cluster.shares if host.name in (share.clients or [])}
     if "directors" in host.groups:
-        needs |= {rs.host for service in cluster.services for rs in service.realservers}
+        needs |= {rs.host for service in cluster.services for rs in service.realservers} - gateway_first(cluster)
     return needs - {host.name}
+
+
+def gateway_first(cluster: Cluster) -> set[str]:
+    """The real servers that wait for the directors: NAT ones, when the directors fail over."""
+    if not failover.enabled(cluster):
+        return set()
+    return {rs.host for service in cluster.services if MODES[service.mode].gateway_via_dip
+            for rs in service.realservers}
 
 
 def rolling(cluster: Cluster, by_name: dict[str, HostRun]) -> dict[str, str]:
@@ -185,7 +198,8 @@ def rolling(cluster: Cluster, by_name: dict[str, HostRun]) -> dict[str, str]:
     if not failover.enabled(cluster):
         return {}
     holders = {name for name, run in by_name.items() if run.holds_floating}
-    order = [name for name in failover.rolling_order(cluster, holders) if name in by_name]
+    joining = {name for name, run in by_name.items() if not run.runs_vrrp}
+    order = [name for name in failover.rolling_order(cluster, holders, joining) if name in by_name]
     return dict(zip(order[1:], order))
 
 
@@ -201,6 +215,9 @@ def apply_all(cluster: Cluster, runs: list[list[HostRun]], forks: int = 5, limit
                  for name, run in by_name.items()}
     for name, previous in rolling(cluster, by_name).items():
         waits_for[name].append(previous)
+    directors = [name for name, run in by_name.items() if run.host.is_director]
+    for name in gateway_first(cluster) & set(by_name):
+        waits_for[name] += directors
     todo = [r for phase in runs for r in phase if r.status == "pending"]
     running = {}
     with ThreadPoolExecutor(max(1, min(forks, len(todo) or 1))) as pool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
+from .checkers import KEEPALIVED_CONF
 from .model import Cluster, Failover, Host
 
 # keepalived's own default priority is 100; the first director (by name) gets more, so it is the master
@@ -88,8 +89,22 @@ def floating_addresses(cluster: Cluster) -> list[str]:
     return found
 
 
-def rolling_order(cluster: Cluster, holders: set[str]) -> list[str]:
-    """The order an apply changes the directors in, one at a time: backups first (lowest priority first), the
-    director holding the VIPs now last; with no holder, the one that will be master (highest priority) last."""
+def runs_vrrp(facts) -> bool:
+    """Does this host's keepalived.conf (as its facts read it) have lvsdeploy's VRRP instance already?"""
+    conf = facts.files.get(KEEPALIVED_CONF)
+    return conf is not None and conf.exists and f"vrrp_instance {INSTANCE} ".encode() in (conf.content or b"")
+
+
+def rolling_order(cluster: Cluster, holders: set[str], joining: set[str] = frozenset()) -> list[str]:
+    """The order an apply changes the directors in, one at a time.
+
+    Normally backups first (lowest priority first) and the director holding the VIPs now last; with no holder,
+    the one that will be master (highest priority) last. But a holder that does not run VRRP yet (`joining`: a
+    single director becoming a pair) goes first: started alone, the others would elect themselves and take the
+    VIPs it still holds; started first, it is elected and keeps them, and the others join it as backups."""
     prio = priorities(cluster)
-    return sorted(prio, key=lambda name: (name in holders, prio[name], name))
+
+    def key(name: str):
+        rank = 0 if name in holders and name in joining else 2 if name in holders else 1
+        return rank, prio[name], name
+    return sorted(prio, key=key)

@@ -11,7 +11,8 @@ import pytest
 
 from lvsdeploy import engine
 from lvsdeploy.executor import RemoteError, RemoteResult
-from lvsdeploy.facts import HostFacts, Interface
+from lvsdeploy.checkers import KEEPALIVED_CONF
+from lvsdeploy.facts import FileFact, HostFacts, Interface
 from lvsdeploy.inventory import load_cluster
 from lvsdeploy.modules.base import Change, FactsRequest
 from lvsdeploy.plan import APPLY_MARK, HostPlan, PlannedChange
@@ -377,20 +378,23 @@ def test_rolling_chains_backup_then_master(pair, dr):
     runs = {name: engine.HostRun(pair.hosts[name]) for name in ("rs1", "director1", "director2")}
     # nobody holds the VIP: the director that will be master (director1, priority 150) goes last
     assert engine.rolling(pair, runs) == {"director1": "director2"}
-    runs["director2"].holds_floating = True   # director2 is master now: it goes last
+    runs["director2"].holds_floating = runs["director2"].runs_vrrp = True   # director2 is VRRP master: last
     assert engine.rolling(pair, runs) == {"director2": "director1"}
+    runs["director2"].runs_vrrp = False   # a single director becoming a pair: it goes first and stays master
+    assert engine.rolling(pair, runs) == {"director1": "director2"}
     assert engine.rolling(pair, {"director1": runs["director1"]}) == {}   # --limit director1: no chain
     assert engine.rolling(dr, {"director1": engine.HostRun(dr.hosts["director1"])}) == {}   # one director
 
 
 def holding_the_vip(monkeypatch, holder: str) -> None:
-    """The fake facts show 10.20.0.10 on `holder` (as keepalived adds it on the master)."""
+    """The fake facts show 10.20.0.10 on `holder`, added by keepalived as the VRRP master."""
     plain = engine.read_facts
 
     def read_facts(session, request):
         facts = plain(session, request)
         if session.host.name == holder:
             facts.interfaces["eth1"] = Interface("eth1", None, True, None, [IPv4Interface("10.20.0.10/32")])
+            facts.files[KEEPALIVED_CONF] = FileFact(True, b"vrrp_instance VI_LVS {\n}\n", kind="file")
         return facts
     monkeypatch.setattr(engine, "read_facts", read_facts)
 
@@ -429,3 +433,27 @@ def test_a_failed_director_stops_the_next_one(pair, fake):
     assert runs[2][0].error == "not applied: director2, which it depends on, did not apply"
     assert [host for host, _ in fake["log"]] == ["director2"]
     assert runs[2][0].applied is None   # never started: the recap shows "-"
+
+
+def test_nat_realservers_of_a_pair_wait_for_the_directors(tmp_path):
+    """Their new default gateway is an address the master holds once keepalived runs: directors first."""
+    path = tmp_path / "nat-pair.yml"
+    path.write_text(dedent("""\
+        all:
+          vars:
+            lvs_health_checker: keepalived
+            lvs_failover: {gateway: 10.10.0.254/24}
+            lvs_virtual_services:
+              - {name: web, vip: 192.168.100.10, port: 80, mode: nat, realservers: [{host: rs1}]}
+          children:
+            directors:
+              hosts:
+                director1: {lvs_dip: 10.10.0.1/24}
+                director2: {lvs_dip: 10.10.0.2/24}
+            realservers:
+              hosts:
+                rs1: {lvs_rip: 10.10.0.11/24}
+        """))
+    cluster = load_cluster(path)
+    assert engine.gateway_first(cluster) == {"rs1"}
+    assert "rs1" not in engine.depends_on(cluster, cluster.hosts["director1"])
