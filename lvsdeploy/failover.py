@@ -66,6 +66,7 @@ def vrrp_vars(cluster: Cluster, host: Host) -> dict:
         "advert_int": f"{failover.advert_int:g}",
         "preempt": failover.preempt,
         "preempt_delay": failover.preempt_delay,
+        "unicast": failover.unicast,
         "unicast_src_ip": str(host.dip.ip),
         "unicast_peers": [str(d.dip.ip) for d in cluster.directors() if d.name != host.name],
         "addresses": addresses,

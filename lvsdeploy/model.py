@@ -287,6 +287,9 @@ class Failover(_Located):
     preempt: bool = Field(True, strict=True, description="true (the highest priority takes the VIPs back) or "
                                                          "false (nopreempt: the VIPs stay where they are)")
     preempt_delay: int = Field(0, strict=True, ge=0, le=1000, description="a number of seconds between 0 and 1000")
+    # unicast adverts from DIP to DIP work where multicast (224.0.0.18) is filtered, as in most clouds
+    unicast: bool = Field(True, strict=True, description="true (adverts to the other directors' DIPs) or false "
+                                                         "(VRRP multicast 224.0.0.18)")
     # NAT: the real servers' default gateway, an address that moves with the VIPs (each director keeps its DIP)
     gateway: Cidr | None = Field(None, description=CIDR_TEXT + " in the directors' DIP network")
     sync_daemon: bool = Field(True, strict=True, description="true or false")

@@ -161,8 +161,10 @@ def machine_interface() -> str | None:
         out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, timeout=10).stdout
     except OSError:
         return None
-    names = [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
-    return next((name for name in names if name != "lo"), None)
+    links = [(line.split(": ")[1].split("@")[0], line) for line in out.splitlines() if ": " in line]
+    names = [name for name, line in links if name != "lo"]
+    # one that can multicast first: keepalived disables a multicast VRRP instance on any other
+    return next((name for name, line in links if name != "lo" and "MULTICAST" in line), names[0] if names else None)
 
 
 IFACE = machine_interface()
@@ -250,3 +252,13 @@ def test_single_director_inventories_are_unchanged():
     assert "net.ipv4.conf.all.arp_ignore" not in d1["lvs_director_sysctls"]
     assert realserver_vars(nat, nat.hosts["rs1"])["lvs_nat_gateway"] == "10.10.0.1"   # the DIP
     assert failover.floating_addresses(nat) == ["192.168.100.10"]
+
+
+@needs_keepalived
+def test_multicast_vrrp_when_unicast_is_off(tmp_path):
+    def multicast(data):
+        data["all"]["vars"]["lvs_failover"] = {"unicast": False}
+    conf = keepalived_conf(load(tmp_path, DR_PAIR, multicast), "director1")
+    assert "unicast_src_ip" not in conf and "unicast_peer" not in conf
+    ran = config_test(tmp_path, written(conf, "10.20.0.2/24"))
+    assert (ran.returncode, ran.stderr) == (0, "")
