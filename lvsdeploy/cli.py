@@ -146,6 +146,12 @@ def _plan_and_apply(args, cluster, console: Console, err: Console) -> int:
         if any(r.status == "failed" for r in flat):
             console.print("[red]Planning failed; nothing was changed.[/]")
             return EXIT_ERROR
+        cycle = engine.dependency_cycle(cluster, runs)
+        if cycle:
+            console.print(f"[red]These hosts would wait for each other in a circle: {escape(' -> '.join(cycle))} "
+                          "(a director of a pair that is also a storage node or mounts a share can do this); "
+                          "nothing was changed.[/]", soft_wrap=True)
+            return EXIT_ERROR
         changed = any(r.plan.changed for r in flat)
         if args.command == "plan" or args.check:
             return EXIT_CHANGED if changed else EXIT_OK

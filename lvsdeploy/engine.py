@@ -5,8 +5,9 @@ Every host's facts are read at once. Applying keeps one safety order: a share's 
 ready before the VIP is announced for them). Phases (storage, real servers, directors) say which of two
 related hosts goes first; nothing else waits: a host starts as soon as the hosts it depends on are done. A
 failed host stops only the hosts that depend on it. Two or more directors (failover) are changed one at a time,
-backups first and the director holding the VIPs last, so one of them always serves: a failure stops the rest. A stop request (the first Ctrl-C) starts no new host;
-hosts already applying finish (their scripts run detached on the hosts anyway).
+backups first and the director holding the VIPs last, so one of them always serves: a failure stops the rest.
+A stop request (the first Ctrl-C) starts no new host; hosts already applying finish (their scripts run detached
+on the hosts anyway).
 """
 
 import threading
@@ -203,21 +204,56 @@ def rolling(cluster: Cluster, by_name: dict[str, HostRun]) -> dict[str, str]:
     return dict(zip(order[1:], order))
 
 
-def apply_all(cluster: Cluster, runs: list[list[HostRun]], forks: int = 5, limits: ApplyLimits | None = None) -> None:
-    """Apply every pending host as soon as the hosts it depends on (in earlier phases) are done. A host whose
-    dependency failed or was skipped is skipped, and so is every host not started when a stop is requested."""
-    limits = limits or ApplyLimits()
+def waits(cluster: Cluster, runs: list[list[HostRun]]) -> dict[str, list[str]]:
+    """host -> the hosts of this run whose apply must be done before its own starts."""
     phase_of = {r.host.name: i for i, phase in enumerate(runs) for r in phase}
     by_name = {r.host.name: r for phase in runs for r in phase}
     # only earlier phases: two hosts of one phase never wait for each other (a host in several groups runs in
     # its first phase, and a dependency outside --limit is not applied by this run)
     waits_for = {name: sorted(d for d in depends_on(cluster, run.host) if phase_of.get(d, len(runs)) < phase_of[name])
                  for name, run in by_name.items()}
+    # but directors of a pair go one at a time, and NAT real servers of a pair after them
     for name, previous in rolling(cluster, by_name).items():
         waits_for[name].append(previous)
     directors = [name for name, run in by_name.items() if run.host.is_director]
     for name in gateway_first(cluster) & set(by_name):
-        waits_for[name] += directors
+        waits_for[name] += [d for d in directors if d != name]
+    return waits_for
+
+
+def dependency_cycle(cluster: Cluster, runs: list[list[HostRun]]) -> list[str] | None:
+    """A chain of hosts that wait for each other in a circle (a director of a pair that is also a storage node or a
+    share client can make one), or None. Checked before anything is applied."""
+    waits_for = waits(cluster, runs)
+    state: dict[str, int] = {}   # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        state[name] = 1
+        here = path + [name]
+        for other in waits_for.get(name, []):
+            if state.get(other) == 1:
+                return here[here.index(other):] + [other]
+            if other not in state:
+                found = visit(other, here)
+                if found:
+                    return found
+        state[name] = 2
+        return None
+
+    for name in waits_for:
+        if name not in state:
+            found = visit(name, [])
+            if found:
+                return found
+    return None
+
+
+def apply_all(cluster: Cluster, runs: list[list[HostRun]], forks: int = 5, limits: ApplyLimits | None = None) -> None:
+    """Apply every pending host as soon as the hosts it depends on (in earlier phases) are done. A host whose
+    dependency failed or was skipped is skipped, and so is every host not started when a stop is requested."""
+    limits = limits or ApplyLimits()
+    by_name = {r.host.name: r for phase in runs for r in phase}
+    waits_for = waits(cluster, runs)
     todo = [r for phase in runs for r in phase if r.status == "pending"]
     running = {}
     with ThreadPoolExecutor(max(1, min(forks, len(todo) or 1))) as pool:

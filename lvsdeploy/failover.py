@@ -12,8 +12,6 @@ it has heard the others (and, with preempt_delay, before it has had time to sync
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
 from .checkers import KEEPALIVED_CONF
 from .model import Cluster, Failover, Host
 
@@ -55,6 +53,7 @@ def vrrp_vars(cluster: Cluster, host: Host) -> dict:
     failover = settings(cluster)
     dip_device = device(failover.interface or host.dip_interface, host.dip.ip)
     vips = sorted({str(s.vip) for s in cluster.services if s.vip})
+    # keepalived tracks the interface of each of these itself: a master that loses one gives them all up
     addresses = [{"address": f"{vip}/32", "dev": device(host.vip_interface, vip)} for vip in vips]
     if failover.gateway is not None:
         addresses.append({"address": str(failover.gateway), "dev": dip_device})
@@ -70,11 +69,6 @@ def vrrp_vars(cluster: Cluster, host: Host) -> dict:
         "unicast_src_ip": str(host.dip.ip),
         "unicast_peers": [str(d.dip.ip) for d in cluster.directors() if d.name != host.name],
         "addresses": addresses,
-        # a master that loses the VIPs' link must give them up, even if VRRP still reaches the others. A VIP in
-        # the DIP's network is on VRRP's own link, which keepalived watches anyway (and refuses to track twice);
-        # so is a VIP whose interface the inventory names the same as VRRP's.
-        "track_interfaces": sorted({device(host.vip_interface, vip) for vip in vips
-                                    if IPv4Address(vip) not in host.dip.network} - {dip_device}),
         "sync_daemon": failover.sync_daemon,
         "sync_interface": device(failover.sync_interface or failover.interface or host.dip_interface,
                                  host.dip.ip),
@@ -101,8 +95,10 @@ def rolling_order(cluster: Cluster, holders: set[str], joining: set[str] = froze
 
     Normally backups first (lowest priority first) and the director holding the VIPs now last; with no holder,
     the one that will be master (highest priority) last. But a holder that does not run VRRP yet (`joining`: a
-    single director becoming a pair) goes first: started alone, the others would elect themselves and take the
-    VIPs it still holds; started first, it is elected and keeps them, and the others join it as backups."""
+    single director becoming a pair) goes first: started alone, the others would elect themselves while it still
+    holds the VIPs, and two directors would answer for them. Started first, it is elected at once (keepalived
+    starting clears the addresses and adds them back: about one election's outage), and the others join it; one
+    with a higher priority then takes the VIPs over (after preempt_delay)."""
     prio = priorities(cluster)
 
     def key(name: str):

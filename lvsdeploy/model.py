@@ -15,7 +15,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .errors import Source, did_you_mean
 from .lvs import CHECK_TYPES, CHECKERS, MODES, ON_FAILURE, PROTOCOLS, SCHEDULERS
@@ -273,7 +273,14 @@ class Share(_Located):
     options: ShareOptions = Field(default_factory=ShareOptions)
 
 
-AdvertInterval = Annotated[float, Field(strict=True, ge=0.01, le=255)]
+def _centiseconds(value: float) -> float:
+    # VRRPv3 carries the interval in centiseconds (12 bits): keepalived refuses anything finer
+    if abs(round(value * 100) - value * 100) > 1e-6:
+        raise ValueError("not a whole number of hundredths")
+    return value
+
+
+AdvertInterval = Annotated[float, Field(strict=True, ge=0.01, le=40.95), AfterValidator(_centiseconds)]
 
 
 class Failover(_Located):
@@ -282,8 +289,8 @@ class Failover(_Located):
 
     SHAPE: ClassVar[str] = "a mapping like {virtual_router_id: 51}"
     virtual_router_id: int = Field(51, strict=True, ge=1, le=255, description="an integer between 1 and 255")
-    advert_int: AdvertInterval = Field(1, description="a number of seconds between 0.01 and 255 (VRRPv3 allows "
-                                                      "fractions like 0.5)")
+    advert_int: AdvertInterval = Field(1, description="a number of seconds between 0.01 and 40.95 in steps of "
+                                                      "0.01 (VRRPv3), like 1 or 0.5")
     preempt: bool = Field(True, strict=True, description="true (the highest priority takes the VIPs back) or "
                                                          "false (nopreempt: the VIPs stay where they are)")
     preempt_delay: int = Field(0, strict=True, ge=0, le=1000, description="a number of seconds between 0 and 1000")

@@ -63,7 +63,7 @@ def _clock(run: HostRun) -> str:
     """When the host's apply ran, on this machine's clock: shows the one-at-a-time order of a failover pair."""
     if run.applied is None:
         return "-"
-    start, end = (time.strftime("%H:%M:%S", time.localtime(t)) for t in run.applied)
+    start, end = (time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 10) % 10}" for t in run.applied)
     return f"{start}-{end}"
 
 

@@ -109,6 +109,10 @@ def failover(cluster: Cluster) -> list[Problem]:
         if not nat:
             problems.append(where.at("gateway").problem("lvs_failover: gateway", "only applies to nat services "
                                                                                 "(their real servers' gateway)"))
+        if gateway.network.prefixlen < 31 and gateway.ip in (gateway.network.network_address,
+                                                             gateway.network.broadcast_address):
+            problems.append(where.at("gateway").problem(
+                "lvs_failover: gateway", f"{gateway} is the network or broadcast address, not a host address"))
         if nets and any(gateway.network != net for net in nets):
             problems.append(where.at("gateway").problem("lvs_failover: gateway", f"{gateway} is not in the "
                             f"directors' DIP network {', '.join(sorted(map(str, nets)))}"))

@@ -45,6 +45,19 @@ def counting_director(cluster, remote, vip: str):
     return holders[0]
 
 
+def vrrp_state(host) -> str:
+    """The VRRP state keepalived last logged since it started ("MASTER", "BACKUP", "FAULT"), or "unknown"."""
+    since = host.run("systemctl show -p ActiveEnterTimestamp --value keepalived.service").stdout.split()
+    out = host.run(f"journalctl -u keepalived.service --since '{' '.join(since[1:3])}' --no-pager -o cat "
+                   "| grep -o 'Entering [A-Z]* STATE' | tail -n 1").stdout.split()
+    return out[1] if len(out) == 3 else "unknown"
+
+
+def sync_daemons(host) -> set[str]:
+    """The IPVS connection sync daemons running: {"master"}, {"backup"}, both, or none."""
+    return {line.split()[0] for line in host.run("ipvsadm -L --daemon").stdout.splitlines() if "sync daemon" in line}
+
+
 def sysctl(host, key: str) -> str:
     """The live value of a sysctl key ("absent" when the kernel has no such key)."""
     result = host.run(f"cat {shlex.quote(sysctl_path(key))}")

@@ -6,7 +6,7 @@ import pytest
 
 from . import spec
 from .checks import (FAILOVER_STATE, addresses, checked_rows, failure, held_addresses, ipvs_rows, module_present,
-                     sysctl, sysctl_conf, table_difference)
+                     sync_daemons, sysctl, sysctl_conf, table_difference, vrrp_state)
 
 
 def test_ipvs_modules_loaded(director, remote, cluster):
@@ -46,6 +46,15 @@ def test_each_floating_address_on_exactly_one_director(cluster, remote):
     master = masters.pop()
     FAILOVER_STATE.append(f"{master} is master (holds {', '.join(floating)}); "
                           f"backups: {', '.join(name for name in held if name != master)}")
+    # keepalived agrees: the holder is its MASTER, every other director a BACKUP able to take over (not FAULT),
+    # and each runs the sync daemon of its role
+    for name in held:
+        host, role = remote(name), "MASTER" if name == master else "BACKUP"
+        assert vrrp_state(host) == role, failure(name, "keepalived VRRP state", role, vrrp_state(host))
+        if spec.failover_settings(cluster).sync_daemon:
+            daemons = sync_daemons(host)
+            assert role.lower() in daemons, failure(name, "IPVS sync daemon", f"{role.lower()} running",
+                                                    sorted(daemons) or "none")
 
 
 def test_vrrp_configured(director, remote, cluster):

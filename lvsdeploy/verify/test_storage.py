@@ -12,8 +12,8 @@ from pathlib import PurePosixPath
 import pytest
 
 from . import spec
-from .checks import (connection_counts, counting_director, counts_after, failure, fstab_entries, live_mounts, in_rotation, mount_matches, nfs_exports,
-                     wait_until)
+from .checks import (connection_counts, counting_director, counts_after, failure, fstab_entries, in_rotation,
+                     live_mounts, mount_matches, nfs_exports, wait_until)
 from .conftest import _cluster
 
 MOUNT_WAIT = float(os.environ.get("LVSDEPLOY_VERIFY_MOUNT_WAIT", "180"))

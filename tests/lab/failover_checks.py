@@ -56,12 +56,17 @@ def address_watch(lab: str, host: str, vip: str, present: bool = True, polls: in
                       read=f"ip -o -4 addr show to {vip}", polls=polls)
 
 
-def longest_silence(loop: RequestLoop, since: float, until: float) -> float:
-    """The longest time in [since, until] between two answers arriving at the client: how long the VIP did not
-    answer (10 requests a second: 0.1 s when all is well)."""
+def quiet_window(loop: RequestLoop, since: float, until: float) -> tuple[float, float]:
+    """(start, end) of the longest time in [since, until] between two answers arriving at the client: when the VIP
+    did not answer (10 requests a second: 0.1 s long when all is well)."""
     answered = sorted(t for t in loop.answers if since <= t <= until)
     edges = [since, *answered, until]
-    return max(b - a for a, b in zip(edges, edges[1:]))
+    return max(zip(edges, edges[1:]), key=lambda pair: pair[1] - pair[0])
+
+
+def longest_silence(loop: RequestLoop, since: float, until: float) -> float:
+    start, end = quiet_window(loop, since, until)
+    return end - start
 
 
 def recap_windows(output: str) -> dict[str, tuple[str, str]]:
@@ -69,7 +74,7 @@ def recap_windows(output: str) -> dict[str, tuple[str, str]]:
     windows = {}
     for line in output.split("Recap")[-1].splitlines():
         cells = [c.strip() for c in line.split("│")[1:-1]]
-        match = re.fullmatch(r"(\d\d:\d\d:\d\d)-(\d\d:\d\d:\d\d)", cells[-1]) if cells else None
+        match = re.fullmatch(r"(\d\d:\d\d:\d\d\.\d)-(\d\d:\d\d:\d\d\.\d)", cells[-1]) if cells else None
         if match:
             windows[cells[0]] = match.groups()
     return windows
@@ -77,14 +82,15 @@ def recap_windows(output: str) -> dict[str, tuple[str, str]]:
 
 def keepalived_transitions(lab: str, host: str) -> list[tuple[float, str]]:
     """(guest time, "BACKUP"/"MASTER"/"FAULT") of the VRRP instance since keepalived last started."""
-    out = ssh(lab, host, "journalctl -b -u keepalived -o short-unix --no-pager | grep -E 'Entering [A-Z]+ STATE'",
-              check=False).stdout
+    since = ssh(lab, host, "systemctl show -p ActiveEnterTimestamp --value keepalived").stdout.split()
+    out = ssh(lab, host, f"journalctl -u keepalived --since '{' '.join(since[1:3])}' -o short-unix --no-pager "
+                         "| grep -E 'Entering [A-Z]+ STATE'", check=False).stdout
     return [(float(line.split()[0]), re.search(r"Entering ([A-Z]+) STATE", line).group(1))
             for line in out.splitlines() if re.search(r"Entering ([A-Z]+) STATE", line)]
 
 
-def _apply_under_loop(lab: str, vip: str, inventory: Path, what: str, seconds: int = 90):
-    loop = RequestLoop(lab, vip, seconds)
+def _apply_under_loop(lab: str, vip: str, inventory: Path, what: str):
+    loop = RequestLoop(lab, vip, 1800)   # stopped 2 s after the apply, however long it took
     time.sleep(2)
     started = time.monotonic()
     result = cli("apply", "--yes", str(inventory))
@@ -104,15 +110,16 @@ def pair_applied_one_director_at_a_time(lab, name: str, inventory: Path) -> None
     elected at once and keeps the VIPs; see failover.rolling_order); then plan is empty and verify names the
     master."""
     vip = lab.topology.vip
-    result, loop, silence = _apply_under_loop(name, vip, inventory, "single director to a failover pair", 150)
+    result, loop, silence = _apply_under_loop(name, vip, inventory, "single director to a failover pair")
     windows = recap_windows(result.stdout)
     assert set(DIRECTORS) <= set(windows), f"the recap must show both directors' apply times: {windows}"
     first, second = sorted(DIRECTORS, key=lambda d: windows[d][0])
     record(f"{name} pair from a single director: {first} {windows[first][0]}-{windows[first][1]}, then {second} "
            f"{windows[second][0]}-{windows[second][1]}; {loop}, longest silence {silence:.1f} s")
-    assert windows[first][1] <= windows[second][0], f"the directors' applies overlap: {windows}"
-    # director1 held the VIPs without VRRP: it goes first and is elected; director2 joins as backup. keepalived
-    # starting clears the addresses it manages and adds them back once elected (vrrp_scheduler.c, "BACKUP STATE
+    assert windows[first][0] < windows[second][0] and windows[first][1] <= windows[second][0], \
+        f"the directors' applies overlap: {windows}"
+    # director1 held the VIPs without VRRP: it goes first and is elected; director2 (lower priority) joins as
+    # backup. keepalived starting clears the addresses it manages and adds them back once elected (vrrp_scheduler.c, "BACKUP STATE
     # (init)"): forming the pair costs about one takeover, plus keepalived's start under TCG.
     assert first == "director1", "the single director must be changed first"
     assert silence <= FORMING_WITHIN, f"the VIP did not answer for {silence:.1f} s while the pair formed"
@@ -132,21 +139,24 @@ def _settled(name: str, vip: str, master: str, inventory: Path) -> None:
     assert verify.returncode == 0 and f"{master} is master" in verify.stdout
 
 
+DOWNLOAD_PORT = 40123   # the download's own client port, so that its connection is told from the loop's
+
+
 def _start_download(name: str, vip: str) -> subprocess.Popen:
     for rs in ("rs1", "rs2"):
         ssh(name, rs, f"head -c {BIG_BYTES} /dev/zero > {BIG}")
     return subprocess.Popen(control.ssh_argv(name, "client", [
         f"curl -s -o /dev/null -w '%{{http_code}} %{{size_download}}' --limit-rate 1000k --max-time 90 "
-        f"http://{vip}/big"]), stdout=subprocess.PIPE, text=True)
+        f"--local-port {DOWNLOAD_PORT} http://{vip}/big"]), stdout=subprocess.PIPE, text=True)
 
 
-def _synced_entry(name: str, backup: str, vip: str) -> str:
+def _synced_entry(lab, name: str, backup: str, vip: str) -> str:
     """The download's connection as the backup's sync daemon received it (polled: the master sends it after a
     few packets)."""
-    client = "192.168.100.100" if vip.startswith("192.168.") else vip.rsplit(".", 1)[0] + ".100"
+    client = lab.topology.vm("client").host_vars["lvs_client_ip"].split("/")[0]
     for _ in range(50):
         entries = [line for line in ssh(name, backup, "ipvsadm -Lnc").stdout.splitlines()
-                   if "ESTABLISHED" in line and f"{client}:" in line and f"{vip}:80" in line]
+                   if "ESTABLISHED" in line and f" {client}:{DOWNLOAD_PORT} " in line and f"{vip}:80" in line]
         if entries:
             return entries[0]
         time.sleep(0.2)
@@ -163,7 +173,7 @@ def master_lost(lab, name: str, inventory: Path, how: str) -> tuple[str, str]:
     download = _start_download(name, vip)
     loop = RequestLoop(name, vip, 30)
     time.sleep(3)
-    entry = _synced_entry(name, backup, vip)
+    entry = _synced_entry(lab, name, backup, vip)
     watch = address_watch(name, backup, vip)
     time.sleep(1)   # the watch is polling
     lost = time.monotonic()
@@ -175,14 +185,16 @@ def master_lost(lab, name: str, inventory: Path, how: str) -> tuple[str, str]:
     loop.finish()
     fetched = download.communicate(timeout=120)[0].split()
     assert taken is not None, f"{backup} never took {vip}"
-    silence = longest_silence(loop, lost - 1, lost + 10)   # the loop runs 25 s past the loss
+    quiet_from, quiet_until = quiet_window(loop, lost - 1, lost + 10)   # the loop runs 25 s past the loss
+    quiet = quiet_until - quiet_from
     before = loop.failed(until=lost)
-    in_gap = loop.started(lost - 2.5, lost + silence)   # incl. requests in flight when it was lost (2 s timeout)
+    # the requests that could fail: sent while the VIP was silent, or in flight when it fell silent (2 s timeout)
+    in_gap = loop.started(quiet_from - 2.0, quiet_until)
     record(f"{name} master {master} lost ({how}): {backup} held {vip} {taken - lost:.2f} s later; longest silence "
-           f"{silence:.2f} s; {loop}, {before} before the loss, {in_gap} sent in the gap; synced on {backup} "
+           f"{quiet:.2f} s; {loop}, {before} before the loss, {in_gap} sent in the gap; synced on {backup} "
            f"beforehand: {' '.join(entry.split())}; download {fetched}")
     assert taken - lost <= TAKEOVER_WITHIN
-    assert silence <= TAKEOVER_WITHIN, f"the VIP did not answer for {silence:.2f} s"
+    assert quiet <= TAKEOVER_WITHIN, f"the VIP did not answer for {quiet:.2f} s"
     assert before == 0 and loop.failed() <= in_gap, f"{loop}: more failed than were sent in the gap ({in_gap})"
     assert fetched == ["200", str(BIG_BYTES)], f"the download across the takeover did not complete: {fetched}"
     return master, backup
@@ -194,7 +206,7 @@ def master_returns(lab, name: str, inventory: Path, master: str, how: str, preem
     fails; with nopreempt it stays backup."""
     vip = lab.topology.vip
     other = next(d for d in DIRECTORS if d != master)
-    loop = RequestLoop(name, vip, 300)
+    loop = RequestLoop(name, vip, 1800)   # stopped once the story is told
     time.sleep(2)
     if how == "start":
         booted = control.start(Console(), name, master)
@@ -203,7 +215,8 @@ def master_returns(lab, name: str, inventory: Path, master: str, how: str, preem
         booted = 0.0
     watch = address_watch(name, master, vip, polls=int((PREEMPT_DELAY + 60) * 10))
     if preempt:
-        assert watch.wait() is not None, f"{master} never took {vip} back"
+        master_since = watch.wait()
+        assert master_since is not None, f"{master} never took {vip} back"
         time.sleep(3)
         loop.stop()
         states = keepalived_transitions(name, master)
@@ -214,6 +227,7 @@ def master_returns(lab, name: str, inventory: Path, master: str, how: str, preem
                f"entered BACKUP (preempt_delay {PREEMPT_DELAY} s); {loop}")
         assert waited >= PREEMPT_DELAY - 0.5, f"{master} preempted after {waited:.1f} s"
         assert loop.results and loop.failed() == 0, f"requests failed when {master} took the VIP back: {loop}"
+        assert loop.answers and max(loop.answers) > master_since, "the loop must outlast the takeover"
         assert holders(name, vip) == [master]
     else:
         time.sleep(PREEMPT_DELAY + 5)   # more than enough for a preemption to have happened
@@ -249,7 +263,7 @@ def stopped_keepalived_fails_over_and_nopreempt_keeps_backup(lab, name: str, inv
                     for d in DIRECTORS}, "keepalived was restarted, not reloaded"
     master, _ = master_lost(lab, name, stays, "stop")
     master_returns(lab, name, stays, master, "keepalived", preempt=False)
-    result, loop, silence = _apply_under_loop(name, vip, inventory, "preempt again", 120)
+    result, loop, silence = _apply_under_loop(name, vip, inventory, "preempt again")
     record(f"{name} preempt applied again: {loop}, longest silence {silence:.1f} s")
     assert loop.failed() == 0
     _settled(name, vip, master, inventory)
@@ -260,7 +274,7 @@ def directors_rebooted_in_turn(lab, name: str, inventory: Path) -> None:
     the master takes the VIP back after preempt_delay."""
     vip = lab.topology.vip
     master, backup = master_and_backup(name, vip)
-    loop = RequestLoop(name, vip, 600)
+    loop = RequestLoop(name, vip, 3600)   # stopped once both are back
     time.sleep(2)
     started = time.monotonic()
     for host in (backup, master):

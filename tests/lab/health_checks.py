@@ -128,12 +128,18 @@ class TableWatch:
         script = (f"i=0; while [ $i -lt {polls} ]; do t=$({read}); if {condition}; then echo met; exit 0; fi; "
                   "sleep 0.1; i=$((i+1)); done; echo timeout")
         self.proc = subprocess.Popen(control.ssh_argv(lab, host, [script]), stdout=subprocess.PIPE, text=True)
+        self.heard: tuple[str, float] | None = None   # the watcher's answer, stamped when it arrived
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
 
-    def wait(self, timeout: float = 120) -> float | None:
+    def _read(self) -> None:
         line = self.proc.stdout.readline().strip()
-        when = time.monotonic()
-        self.proc.wait(timeout=timeout)
-        return when if line == "met" else None
+        self.heard = (line, time.monotonic())
+
+    def wait(self, timeout: float = 300) -> float | None:
+        self.thread.join(timeout=timeout)
+        self.proc.wait(timeout=30)
+        return self.heard[1] if self.heard and self.heard[0] == "met" else None
 
 
 def dest_absent(rip: str, port: int) -> str:

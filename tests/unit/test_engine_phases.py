@@ -457,3 +457,38 @@ def test_nat_realservers_of_a_pair_wait_for_the_directors(tmp_path):
     cluster = load_cluster(path)
     assert engine.gateway_first(cluster) == {"rs1"}
     assert "rs1" not in engine.depends_on(cluster, cluster.hosts["director1"])
+
+
+def test_a_dependency_cycle_is_found_before_anything_is_applied(tmp_path):
+    """A director of a pair that also serves the share its real server mounts: director1 -> director2 (one at a
+    time) -> rs1 (directors wait for real servers) -> director1 (rs1 mounts from it). The CLI refuses at plan."""
+    path = tmp_path / "cycle.yml"
+    path.write_text(dedent("""\
+        all:
+          vars:
+            lvs_health_checker: keepalived
+            lvs_virtual_services:
+              - {name: web, vip: 10.20.0.10, port: 80, mode: dr, realservers: [{host: rs1}]}
+            lvs_shared_storage:
+              - {name: c, server: director1, export: /srv/lvs/c, mount: /srv/web/c}
+          children:
+            directors:
+              hosts:
+                director1: {lvs_dip: 10.20.0.2/24}
+                director2: {lvs_dip: 10.20.0.3/24}
+            storage:
+              hosts:
+                director1: {lvs_storage_ip: 10.20.0.2/24}
+            realservers:
+              hosts:
+                rs1: {lvs_rip: 10.20.0.11/24}
+        """))
+    cluster = load_cluster(path)
+    runs = [[engine.HostRun(h) for h in phase] for phase in engine.phases(cluster)]
+    cycle = engine.dependency_cycle(cluster, runs)
+    assert cycle is not None and cycle[0] == cycle[-1] and set(cycle) == {"director1", "director2", "rs1"}
+
+
+def test_no_dependency_cycle_in_the_examples(dr):
+    runs = [[engine.HostRun(h) for h in phase] for phase in engine.phases(dr)]
+    assert engine.dependency_cycle(dr, runs) is None

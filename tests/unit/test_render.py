@@ -147,14 +147,15 @@ def test_recap_table_rows(hosts):
         [run(hosts["director1"], status="skipped", changes=[sysctl_change()], error="an earlier phase failed")],
     ]
     # wall-clock start and end of an apply, shown on this machine's clock
-    runs[1][0].applied = (time.mktime((2024, 5, 1, 9, 5, 7, 0, 0, -1)), time.mktime((2024, 5, 1, 9, 5, 9, 0, 0, -1)))
+    runs[1][0].applied = (time.mktime((2024, 5, 1, 9, 5, 7, 0, 0, -1)) + 0.25,
+                          time.mktime((2024, 5, 1, 9, 5, 9, 0, 0, -1)) + 0.5)   # to a tenth of a second
     render.recap(out, runs)
     text = out.export_text()
     rows = {line.split()[1]: line.split()[1:] for line in text.splitlines()
             if line.startswith("│") and line.split()[1] in hosts}
     # host, status, changes (only counted when applied), round trips, time, applied (- when it was not)
     assert rows["storage1"] == ["storage1", "│", "ok", "│", "0", "│", "0", "│", "0.4s", "│", "-", "│"]
-    assert rows["rs1"] == ["rs1", "│", "changed", "│", "2", "│", "0", "│", "2.3s", "│", "09:05:07-09:05:09",
+    assert rows["rs1"] == ["rs1", "│", "changed", "│", "2", "│", "0", "│", "2.3s", "│", "09:05:07.2-09:05:09.5",
                            "│"]
     assert rows["rs2"] == ["rs2", "│", "failed", "│", "0", "│", "0", "│", "1.0s", "│", "-", "│"]
     assert rows["director1"] == ["director1", "│", "skipped", "│", "0", "│", "0", "│", "0.0s", "│", "-",

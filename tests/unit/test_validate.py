@@ -169,6 +169,8 @@ def test_a_nat_pairs_gateway_is_not_missing_when_another_key_is_wrong(tmp_path):
     ("10.20.0.3/24", "10.20.0.3 is also lvs_dip of director2; it needs its own address"),
     ("10.20.0.11/24", "10.20.0.11 is also lvs_rip of rs1; it needs its own address"),
     ("10.20.0.10/24", "10.20.0.10 is also vip of service web; it needs its own address"),
+    ("10.20.0.0/24", "10.20.0.0/24 is the network or broadcast address, not a host address"),
+    ("10.20.0.255/24", "10.20.0.255/24 is the network or broadcast address, not a host address"),
 ])
 def test_the_nat_gateway_is_an_address_of_its_own_in_the_dip_network(tmp_path, gateway, what):
     found = check(tmp_path, pair(nat, failover={"preempt": True, "gateway": gateway}))
@@ -203,7 +205,8 @@ def test_vrrp_priority_only_on_directors(tmp_path):
     ({"interface": "eth0\n}\nvrrp_script x {"}, "group all: lvs_failover", "contains a control character"),
     ({"interface": "eth0}"}, "lvs_failover.interface", "must be a network interface name like eth1"),
     ({"sync_interface": "eth0 VI_X"}, "lvs_failover.sync_interface", "got 'eth0 VI_X'"),
-    ({"advert_int": "1; reboot"}, "lvs_failover.advert_int", "must be a number of seconds between 0.01 and 255"),
+    ({"advert_int": 0.015}, "lvs_failover.advert_int", "must be a number of seconds between 0.01 and 40.95"),
+    ({"advert_int": "1; reboot"}, "lvs_failover.advert_int", "must be a number of seconds between 0.01 and 40.95"),
     ({"virtual_router_id": 256}, "lvs_failover.virtual_router_id", "must be an integer between 1 and 255, got 256"),
     ({"virtual_router_id": "51"}, "lvs_failover.virtual_router_id", "got '51'"),
     ({"preemt": False}, "lvs_failover.preemt", "unknown key; did you mean 'preempt'?"),

@@ -1,6 +1,7 @@
 """verify/spec.py: what verify expects of a cluster, worked out from a small fixture inventory alone."""
 
 import json
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -231,14 +232,25 @@ def test_nat_pair_floats_the_gateway_and_real_servers_route_through_it(tmp_path)
 
 
 class AddressHost:
-    """Answers `ip -j -4 addr show` with one interface holding `ips`."""
+    """Answers `ip -j -4 addr show` with one interface holding `ips`, and keepalived's VRRP `state` (with the
+    sync daemon of that role) the way the journal and ipvsadm say it."""
 
-    def __init__(self, *ips: str):
-        self.ips = ips
+    def __init__(self, *ips: str, state: str = "BACKUP"):
+        self.ips, self.state = ips, state
 
     def check_output(self, command):
         assert command == "ip -j -4 addr show"
         return json.dumps([{"ifname": "eth0", "addr_info": [{"local": ip, "prefixlen": 24} for ip in self.ips]}])
+
+    def run(self, command):
+        if command.startswith("systemctl show"):
+            out = "Mon 2026-11-30 06:53:01 UTC"
+        elif command.startswith("journalctl"):
+            out = f"Entering {self.state} STATE\n"
+        else:
+            assert command == "ipvsadm -L --daemon"
+            out = f"{self.state.lower()} sync daemon (mcast=eth1, syncid=51)\n"
+        return SimpleNamespace(stdout=out)
 
 
 def test_traffic_is_counted_on_the_director_holding_the_vip(tmp_path, cluster):
@@ -255,10 +267,14 @@ def test_master_holding_every_floating_address_is_reported(tmp_path, monkeypatch
     nat = pair(tmp_path, "nat", {"gateway": "10.10.0.254/24"})
     state = []
     monkeypatch.setattr(director_tests, "FAILOVER_STATE", state)
-    master = AddressHost("10.10.0.2", "10.20.0.10", "10.10.0.254")
+    master = AddressHost("10.10.0.2", "10.20.0.10", "10.10.0.254", state="MASTER")
     director_tests.test_each_floating_address_on_exactly_one_director(
         nat, {"director1": master, "director2": AddressHost("10.10.0.3")}.get)
     assert state == ["director1 is master (holds 10.20.0.10, 10.10.0.254); backups: director2"]
+    # a backup that could not take over (FAULT) is a failed pair, though the master holds everything
+    with pytest.raises(AssertionError, match="keepalived VRRP state: expected BACKUP, found FAULT"):
+        director_tests.test_each_floating_address_on_exactly_one_director(
+            nat, {"director1": master, "director2": AddressHost("10.10.0.3", state="FAULT")}.get)
     # the gateway left behind on the old master: NAT replies would go to a director without the connections
     with pytest.raises(AssertionError, match="all on one director"):
         director_tests.test_each_floating_address_on_exactly_one_director(
