@@ -118,9 +118,10 @@ def pair_applied_one_director_at_a_time(lab, name: str, inventory: Path) -> None
            f"{windows[second][0]}-{windows[second][1]}; {loop}, longest silence {silence:.1f} s")
     assert windows[first][0] < windows[second][0] and windows[first][1] <= windows[second][0], \
         f"the directors' applies overlap: {windows}"
-    # director1 held the VIPs without VRRP: it goes first and is elected; director2 (lower priority) joins as
-    # backup. keepalived starting clears the addresses it manages and adds them back once elected (vrrp_scheduler.c, "BACKUP STATE
-    # (init)"): forming the pair costs about one takeover, plus keepalived's start under TCG.
+    # director1 held the VIPs without VRRP: it goes first and is elected; director2 (lower priority) joins
+    # as backup. keepalived starting clears the addresses it manages and adds them back once elected
+    # (vrrp_scheduler.c, "BACKUP STATE (init)"): forming the pair costs about one takeover, plus keepalived's
+    # start under TCG.
     assert first == "director1", "the single director must be changed first"
     assert silence <= FORMING_WITHIN, f"the VIP did not answer for {silence:.1f} s while the pair formed"
     failed_at = [begun for begun, ok in loop.results if not ok]
@@ -187,12 +188,12 @@ def master_lost(lab, name: str, inventory: Path, how: str) -> tuple[str, str]:
     assert taken is not None, f"{backup} never took {vip}"
     quiet_from, quiet_until = quiet_window(loop, lost - 1, lost + 10)   # the loop runs 25 s past the loss
     quiet = quiet_until - quiet_from
-    before = loop.failed(until=lost)
+    before = loop.failed(until=lost - 2.5)   # requests in flight at the loss (2 s timeout) may die with it
     # the requests that could fail: sent while the VIP was silent, or in flight when it fell silent (2 s timeout)
     in_gap = loop.started(quiet_from - 2.0, quiet_until)
     record(f"{name} master {master} lost ({how}): {backup} held {vip} {taken - lost:.2f} s later; longest silence "
-           f"{quiet:.2f} s; {loop}, {before} before the loss, {in_gap} sent in the gap; synced on {backup} "
-           f"beforehand: {' '.join(entry.split())}; download {fetched}")
+           f"{quiet:.2f} s; {loop}, {before} failed before the loss, {in_gap} sent in the gap or in flight; synced "
+           f"on {backup} beforehand: {' '.join(entry.split())}; download {fetched}")
     assert taken - lost <= TAKEOVER_WITHIN
     assert quiet <= TAKEOVER_WITHIN, f"the VIP did not answer for {quiet:.2f} s"
     assert before == 0 and loop.failed() <= in_gap, f"{loop}: more failed than were sent in the gap ({in_gap})"

@@ -64,7 +64,7 @@ def one():
     with lock:
         try:
             print(status, round(time.monotonic() - started, 3), flush=True)
-        except OSError:   # the caller stopped listening (RequestLoop.stop): no more requests
+        except BrokenPipeError:   # the caller stopped listening (RequestLoop.stop): no more requests
             os._exit(0)
 threads, end = [], time.monotonic() + seconds
 while time.monotonic() < end:

@@ -112,7 +112,8 @@ def test_dr_pair_keepalived_conf(tmp_path):
     one, two = keepalived_conf(cluster, "director1"), keepalived_conf(cluster, "director2")
     assert vrrp_block(one) == [
         "vrrp_instance VI_LVS {", "state BACKUP", "interface @lvsdeploy-device-of:10.20.0.2@",
-        "virtual_router_id 51", "priority 150", "advert_int 0.5", "preempt_delay 10",
+        "virtual_router_id 51", "priority 150", "advert_int 0.5", "garp_master_repeat 4", "garp_master_delay 1",
+        "preempt_delay 10",
         "unicast_src_ip 10.20.0.2", "unicast_peer {", "10.20.0.3", "}",
         "virtual_ipaddress {", "10.20.0.10/32 dev @lvsdeploy-device-of:10.20.0.10@", "}", "}"]
     # director2: its own DIP, priority and peer, the rest alike
@@ -133,7 +134,7 @@ def test_nat_pair_keepalived_conf(tmp_path):
     conf = keepalived_conf(cluster, "director2")
     assert vrrp_block(conf) == [
         "vrrp_instance VI_LVS {", "state BACKUP", "interface @lvsdeploy-device-of:10.10.0.3@",
-        "virtual_router_id 7", "priority 100", "advert_int 1", "nopreempt",   # no preempt_delay without preempt
+        "virtual_router_id 7", "priority 100", "advert_int 1", "garp_master_repeat 4", "garp_master_delay 1", "nopreempt",   # no preempt_delay without preempt
         "unicast_src_ip 10.10.0.3", "unicast_peer {", "10.10.0.2", "}",
         "virtual_ipaddress {", "192.168.100.10/32 dev @lvsdeploy-device-of:192.168.100.10@",
         "10.10.0.1/24 dev @lvsdeploy-device-of:10.10.0.3@", "}", "}"]
