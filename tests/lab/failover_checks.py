@@ -19,7 +19,7 @@ from lvsdeploy.lab import control
 from lvsdeploy.lab.inventory import LAB_FAILOVER
 
 from . import health_checks
-from .health_checks import RequestLoop, TableWatch
+from .health_checks import REQUEST_TIMEOUT, RequestLoop, TableWatch
 from .lab import cli, edited_inventory, ssh
 
 DIRECTORS = ("director1", "director2")
@@ -188,9 +188,9 @@ def master_lost(lab, name: str, inventory: Path, how: str) -> tuple[str, str]:
     assert taken is not None, f"{backup} never took {vip}"
     quiet_from, quiet_until = quiet_window(loop, lost - 1, lost + 10)   # the loop runs 25 s past the loss
     quiet = quiet_until - quiet_from
-    before = loop.failed(until=lost - 2.5)   # requests in flight at the loss (2 s timeout) may die with it
-    # the requests that could fail: sent while the VIP was silent, or in flight when it fell silent (2 s timeout)
-    in_gap = loop.started(quiet_from - 2.0, quiet_until)
+    before = loop.failed(until=lost - REQUEST_TIMEOUT - 0.5)   # requests in flight at the loss may die with it
+    # the requests that could fail: sent while the VIP was silent, or in flight when it fell silent
+    in_gap = loop.started(quiet_from - REQUEST_TIMEOUT, quiet_until)
     record(f"{name} master {master} lost ({how}): {backup} held {vip} {taken - lost:.2f} s later; longest silence "
            f"{quiet:.2f} s; {loop}, {before} failed before the loss, {in_gap} sent in the gap or in flight; synced "
            f"on {backup} beforehand: {' '.join(entry.split())}; download {fetched}")
