@@ -257,15 +257,15 @@ class TopologyFlow:
     def test_failover_pair_applied_one_director_at_a_time(self, pair):
         assert pair.exists()
 
-    def test_failover_master_powered_off_then_back(self, lab, pair):
+    def test_failover_master_powered_off_then_back(self, pair, lab):
         old, _ = failover_checks.master_lost(lab, self.LAB, pair, "poweroff")
         failover_checks.master_returns(lab, self.LAB, pair, old, "start")
 
-    def test_failover_keepalived_stopped_and_nopreempt(self, lab, pair, tmp_path):
+    def test_failover_keepalived_stopped_and_nopreempt(self, pair, lab, tmp_path):
         self._dr_only()
         failover_checks.stopped_keepalived_fails_over_and_nopreempt_keeps_backup(lab, self.LAB, pair, tmp_path)
 
-    def test_failover_directors_rebooted_in_turn(self, lab, pair):
+    def test_failover_directors_rebooted_in_turn(self, pair, lab):
         self._dr_only()
         failover_checks.directors_rebooted_in_turn(lab, self.LAB, pair)
 
