@@ -73,7 +73,7 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
         })
     return {
         # with failover keepalived holds the VIPs on the master only (lvs_vrrp); lvsdeploy never adds them
-        "lvs_vips": sorted({str(s.vip) for s in cluster.services if s.vip}) if vrrp is None else [],
+        "lvs_vips": cluster.vips() if vrrp is None else [],
         "lvs_vrrp": vrrp,
         # ip_vs loads schedulers on demand, but the boot-time module list wants their names
         "lvs_director_modules": ["ip_vs", *sorted({f"ip_vs_{s.scheduler}" for s in services})],

@@ -52,7 +52,7 @@ def vrrp_vars(cluster: Cluster, host: Host) -> dict:
     """The VRRP instance and sync daemon of one director, as keepalived.conf.j2 needs them."""
     failover = settings(cluster)
     dip_device = device(failover.interface or host.dip_interface, host.dip.ip)
-    vips = sorted({str(s.vip) for s in cluster.services if s.vip})
+    vips = cluster.vips()
     # keepalived tracks the interface of each of these itself: a master that loses one gives them all up
     addresses = [{"address": f"{vip}/32", "dev": device(host.vip_interface, vip)} for vip in vips]
     if failover.gateway is not None:
@@ -78,7 +78,7 @@ def vrrp_vars(cluster: Cluster, host: Host) -> dict:
 
 def floating_addresses(cluster: Cluster) -> list[str]:
     """The addresses that move with the master: the VIPs, and the NAT gateway."""
-    found = sorted({str(s.vip) for s in cluster.services if s.vip})
+    found = cluster.vips()
     if enabled(cluster) and settings(cluster).gateway is not None:
         found.append(str(settings(cluster).gateway.ip))
     return found

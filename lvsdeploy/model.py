@@ -356,6 +356,10 @@ class Cluster(_Located):
     def modes(self) -> set[str]:
         return {s.mode for s in self.services}
 
+    def vips(self) -> list[str]:
+        """The services' VIPs, each once, sorted (a fwmark service without one has none)."""
+        return sorted({str(s.vip) for s in self.services if s.vip})
+
 
 # ---- variables read from the inventory -------------------------------------------------------------
 

@@ -142,7 +142,7 @@ def director_modules(cluster: Cluster) -> list[str]:
 
 
 def director_vips(cluster: Cluster) -> list[str]:
-    return sorted({str(s.vip) for s in cluster.services if s.vip})
+    return cluster.vips()
 
 
 # ---- director failover (docs/inventory.md "Director failover") ----------------------------------------------

@@ -437,8 +437,7 @@ def test_a_failed_director_stops_the_next_one(pair, fake):
 
 def test_nat_realservers_of_a_pair_wait_for_the_directors(tmp_path):
     """Their new default gateway is an address the master holds once keepalived runs: directors first."""
-    path = tmp_path / "nat-pair.yml"
-    path.write_text(dedent("""\
+    cluster = cluster_from(tmp_path, """\
         all:
           vars:
             lvs_health_checker: keepalived
@@ -453,8 +452,7 @@ def test_nat_realservers_of_a_pair_wait_for_the_directors(tmp_path):
             realservers:
               hosts:
                 rs1: {lvs_rip: 10.10.0.11/24}
-        """))
-    cluster = load_cluster(path)
+        """)
     assert engine.gateway_first(cluster) == {"rs1"}
     assert "rs1" not in engine.depends_on(cluster, cluster.hosts["director1"])
 
@@ -462,8 +460,7 @@ def test_nat_realservers_of_a_pair_wait_for_the_directors(tmp_path):
 def test_a_dependency_cycle_is_found_before_anything_is_applied(tmp_path):
     """A director of a pair that also serves the share its real server mounts: director1 -> director2 (one at a
     time) -> rs1 (directors wait for real servers) -> director1 (rs1 mounts from it). The CLI refuses at plan."""
-    path = tmp_path / "cycle.yml"
-    path.write_text(dedent("""\
+    cluster = cluster_from(tmp_path, """\
         all:
           vars:
             lvs_health_checker: keepalived
@@ -482,13 +479,21 @@ def test_a_dependency_cycle_is_found_before_anything_is_applied(tmp_path):
             realservers:
               hosts:
                 rs1: {lvs_rip: 10.20.0.11/24}
-        """))
-    cluster = load_cluster(path)
-    runs = [[engine.HostRun(h) for h in phase] for phase in engine.phases(cluster)]
-    cycle = engine.dependency_cycle(cluster, runs)
+        """)
+    cycle = engine.dependency_cycle(cluster, pending_runs(cluster))
     assert cycle is not None and cycle[0] == cycle[-1] and set(cycle) == {"director1", "director2", "rs1"}
 
 
 def test_no_dependency_cycle_in_the_examples(dr):
-    runs = [[engine.HostRun(h) for h in phase] for phase in engine.phases(dr)]
-    assert engine.dependency_cycle(dr, runs) is None
+    assert engine.dependency_cycle(dr, pending_runs(dr)) is None
+
+
+def cluster_from(tmp_path, text: str):
+    path = tmp_path / "inventory.yml"
+    path.write_text(dedent(text))
+    return load_cluster(path)
+
+
+def pending_runs(cluster) -> list[list[engine.HostRun]]:
+    """Runs per phase as plan_all makes them, without connecting anywhere."""
+    return [[engine.HostRun(h) for h in phase] for phase in engine.phases(cluster)]
