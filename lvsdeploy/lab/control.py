@@ -156,15 +156,19 @@ def _wait_ssh(state: LabState, rt: vm.VmRuntime, timeout: float, not_boot_id: st
         if boot_id and boot_id != not_boot_id:
             return boot_id
         time.sleep(2)
-    raise LabError(f"VM {rt.name} of lab {state.name} did not answer SSH within {timeout:.0f} s; "
-                   f"console log: {rt.console_log}")
+    raise LabError(f"VM {rt.name} of lab {state.name} did not answer SSH within {timeout:.0f} s"
+                   f"{_console_tail(rt)}")
 
 
-def _wait_gone(state: LabState, rt: vm.VmRuntime, boot_id: str | None, timeout: float = 600) -> None:
-    """Until the VM no longer answers with `boot_id` (it is shutting down or already booting again)."""
+def _wait_gone(state: LabState, rt: vm.VmRuntime, boot_id: str | None, timeout: float = 600) -> bool:
+    """Until the VM no longer answers with `boot_id` (it is shutting down or already booting again); whether it
+    stopped answering within `timeout`."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and ssh.reachable(state.dir, rt.ssh_port) == boot_id:
+    while time.monotonic() < deadline:
+        if ssh.reachable(state.dir, rt.ssh_port) != boot_id:
+            return True
         time.sleep(2)
+    return False
 
 
 def down(console: Console, name: str = "lab", quiet: bool = False) -> None:
@@ -213,17 +217,38 @@ def reboot(console: Console, name: str = "lab", hosts: list[str] | None = None) 
     boot_ids = {rt.name: ssh.reachable(state.dir, rt.ssh_port) for rt in targets}
     storage = {spec.name for spec in state.topology.vms if spec.group == "storage"}
     first = [rt for rt in targets if rt.name not in storage]
-    for rt in first:
-        ssh.run(state.dir, rt.ssh_port, "systemctl reboot", timeout=30)
-    if len(first) < len(targets):
-        with ThreadPoolExecutor(max(1, len(first))) as pool:
-            list(pool.map(lambda rt: _wait_gone(state, rt, boot_ids[rt.name]), first))
-        for rt in targets:
-            if rt.name in storage:
-                ssh.run(state.dir, rt.ssh_port, "systemctl reboot", timeout=30)
+    last = [rt for rt in targets if rt.name in storage]
+    for group in (first, last):
+        if group:
+            with ThreadPoolExecutor(len(group)) as pool:
+                list(pool.map(lambda rt: _reboot_one(state, rt, boot_ids[rt.name]), group))
     with ThreadPoolExecutor(len(targets)) as pool:
         list(pool.map(lambda rt: _wait_ssh(state, rt, BOOT_TIMEOUT[state.accel], boot_ids[rt.name]), targets))
     console.print(f"Rebooted {', '.join(rt.name for rt in targets)}")
+
+
+def _reboot_one(state: LabState, rt: vm.VmRuntime, boot_id: str | None, tries: int = 3) -> None:
+    """`systemctl reboot` in the guest until it stops answering with `boot_id`. Asked again when it still answers
+    after a while: the answer of a guest starved of CPU (the others booting) can come too late to trust."""
+    for _ in range(tries):
+        try:
+            sent = ssh.run(state.dir, rt.ssh_port, "systemctl reboot", timeout=60)
+            said = f"exit {sent.returncode} {sent.stderr.strip()}".strip()
+        except subprocess.TimeoutExpired:
+            said = "no answer within 60 s"
+        if _wait_gone(state, rt, boot_id, timeout=180):
+            return
+    raise LabError(f"VM {rt.name} of lab {state.name} still runs its old boot {tries * 4} minutes after "
+                   f"`systemctl reboot` (last: {said}){_console_tail(rt)}")
+
+
+def _console_tail(rt: vm.VmRuntime, lines: int = 15) -> str:
+    """The end of a VM's serial console, for an error message that shows where a boot or shutdown stuck."""
+    try:
+        tail = rt.console_log.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return f"; console log: {rt.console_log} (unreadable)"
+    return f"; console log {rt.console_log} ends:\n" + "\n".join(f"    {line}" for line in tail)
 
 
 def poweroff(console: Console, name: str, host: str) -> None:

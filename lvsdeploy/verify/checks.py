@@ -2,6 +2,7 @@
 host, check, expected and found."""
 
 import json
+import re
 import shlex
 import struct
 import time
@@ -45,12 +46,31 @@ def counting_director(cluster, remote, vip: str):
     return holders[0]
 
 
+# keepalived's journal since it last started, in seconds since boot: a guest's wall clock can step or drift, and
+# a persistent journal's previous boot can then sort after this start
+KEEPALIVED_JOURNAL = ("echo since $(systemctl show -p ActiveEnterTimestampMonotonic --value keepalived.service); "
+                      "journalctl -b 0 -u keepalived.service -o short-monotonic --no-pager "
+                      "| grep -E 'Entering [A-Z]+ STATE'")
+
+
+def vrrp_transitions(journal: str) -> list[tuple[float, str]]:
+    """(seconds since boot, "MASTER"/"BACKUP"/"FAULT") of each VRRP state keepalived entered since it last
+    started, from KEEPALIVED_JOURNAL's output."""
+    lines = journal.splitlines()
+    since = lines[0].split()[1:] if lines and lines[0].startswith("since") else []
+    started = int(since[0]) / 1e6 if since and since[0].isdigit() else 0.0
+    found = []
+    for line in lines:
+        stamp, state = re.match(r"\[\s*([\d.]+)\]", line), re.search(r"Entering ([A-Z]+) STATE", line)
+        if stamp and state and float(stamp.group(1)) >= started:
+            found.append((float(stamp.group(1)), state.group(1)))
+    return found
+
+
 def vrrp_state(host) -> str:
     """The VRRP state keepalived last logged since it started ("MASTER", "BACKUP", "FAULT"), or "unknown"."""
-    since = host.run("systemctl show -p ActiveEnterTimestamp --value keepalived.service").stdout.split()
-    out = host.run(f"journalctl -u keepalived.service --since '{' '.join(since[1:3])}' --no-pager -o cat "
-                   "| grep -o 'Entering [A-Z]* STATE' | tail -n 1").stdout.split()
-    return out[1] if len(out) == 3 else "unknown"
+    transitions = vrrp_transitions(host.run(KEEPALIVED_JOURNAL).stdout)
+    return transitions[-1][1] if transitions else "unknown"
 
 
 def sync_daemons(host) -> set[str]:

@@ -108,3 +108,31 @@ def test_rr_splits_evenly_whatever_the_weights_and_wrr_by_weight():
     assert _expected_shares("rr", weights, 20) == {"rs1": 10, "rs2": 10, "rs3": 0}
     assert _expected_shares("wrr", weights, 20) == {"rs1": 5, "rs2": 15, "rs3": 0}
     assert _expected_shares("rr", {"rs1": 0}, 0) == {}
+
+
+# ---- keepalived's VRRP state from its journal --------------------------------------------------------------
+
+JOURNAL = """since 40000000
+[   12.100000] director1 Keepalived_vrrp[301]: (VI_LVS) Entering BACKUP STATE
+[   15.500000] director1 Keepalived_vrrp[301]: (VI_LVS) Entering MASTER STATE
+[   41.000000] director1 Keepalived_vrrp[402]: (VI_LVS) Entering BACKUP STATE (init)
+[   52.300000] director1 Keepalived_vrrp[402]: (VI_LVS) Entering MASTER STATE
+"""
+
+
+def test_vrrp_transitions_are_those_since_keepalived_last_started():
+    assert checks.vrrp_transitions(JOURNAL) == [(41.0, "BACKUP"), (52.3, "MASTER")]
+
+
+def test_vrrp_transitions_without_a_start_time_take_the_whole_boot():
+    # keepalived inactive: systemd reports 0, so the boot's own entries are all there is
+    assert checks.vrrp_transitions(JOURNAL.replace("since 40000000", "since 0"))[0] == (12.1, "BACKUP")
+    assert checks.vrrp_transitions("since \n") == []
+
+
+def test_vrrp_state_is_the_last_transition():
+    class Host:
+        def run(self, command):
+            assert "-b 0" in command and "short-monotonic" in command
+            return type("Result", (), {"stdout": JOURNAL})()
+    assert checks.vrrp_state(Host()) == "MASTER"

@@ -243,10 +243,8 @@ class AddressHost:
         return json.dumps([{"ifname": "eth0", "addr_info": [{"local": ip, "prefixlen": 24} for ip in self.ips]}])
 
     def run(self, command):
-        if command.startswith("systemctl show"):
-            out = "Mon 2026-11-30 06:53:01 UTC"
-        elif command.startswith("journalctl"):
-            out = f"Entering {self.state} STATE\n"
+        if command == checks.KEEPALIVED_JOURNAL:
+            out = f"since 9000000\n[   12.000000] d Keepalived_vrrp[7]: (VI_LVS) Entering {self.state} STATE\n"
         else:
             assert command == "ipvsadm -L --daemon"
             out = f"{self.state.lower()} sync daemon (mcast=eth1, syncid=51)\n"
