@@ -47,8 +47,9 @@ def counting_director(cluster, remote, vip: str):
 
 
 # keepalived's journal since it last started, in seconds since boot: a guest's wall clock can step or drift, and
-# a persistent journal's previous boot can then sort after this start
-KEEPALIVED_JOURNAL = ("echo since $(systemctl show -p ActiveEnterTimestampMonotonic --value keepalived.service); "
+# a persistent journal's previous boot can then sort after this start. Since it left "inactive", not since it
+# became active: keepalived logs its first "Entering BACKUP STATE (init)" before systemd calls it started.
+KEEPALIVED_JOURNAL = ("echo since $(systemctl show -p InactiveExitTimestampMonotonic --value keepalived.service); "
                       "journalctl -b 0 -u keepalived.service -o short-monotonic --no-pager "
                       "| grep -E 'Entering [A-Z]+ STATE'")
 
