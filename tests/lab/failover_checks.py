@@ -133,8 +133,9 @@ def _settled(name: str, vip: str, master: str, inventory: Path) -> None:
     """`master` holds the VIP (within preempt_delay and a margin), plan is empty, verify passes and names it."""
     watch = address_watch(name, master, vip, polls=int((PREEMPT_DELAY + 30) * 10))
     assert watch.wait() is not None, f"{master} never took {vip}"
-    # a director that has just joined can hold the VIP for an advert or two before it hears the master (seen once
-    # on a freshly booted director2): wait that out, say how long it was, and fail if it lasts
+    # the director giving the VIP up drops it when the new master's first advert reaches it, so a look taken the
+    # moment `master` added it can see both (seen at the pair forming and after the reboots, one sample long):
+    # wait that out, say how long it was, and fail if it lasts
     since, held = time.monotonic(), holders(name, vip)
     while held != [master] and time.monotonic() - since < SPLIT_BRAIN_WITHIN:
         time.sleep(0.2)
