@@ -26,7 +26,9 @@ from .ssh_options import parse_ssh_args
 Mode = Literal[tuple(MODES)]
 Protocol = Literal[PROTOCOLS]
 Scheduler = Literal[SCHEDULERS]
-ShareType = Literal["nfs"]  # gfs2 comes later: add it here and give Share a type-specific validator
+ShareType = Literal["nfs", "gfs2", "ocfs2"]
+# cluster filesystems: the storage node exports a block device over iSCSI, every client mounts it directly
+BLOCK_SHARE_TYPES = ("gfs2", "ocfs2")
 
 DIRECTORS, REALSERVERS, STORAGE, CLIENTS = "directors", "realservers", "storage", "clients"
 MANAGED_GROUPS = (DIRECTORS, REALSERVERS, STORAGE, CLIENTS)
@@ -262,15 +264,53 @@ class ShareOptions(_Located):
     mount: Options = Field(DEFAULT_MOUNT_OPTIONS, description="mount options separated by commas, no spaces")
 
 
+Size = Annotated[str, Field(strict=True, pattern=r"^[1-9][0-9]{0,5}[MGT]$")]
+
+
 class Share(_Located):
     name: Name = Field(description=NAME_TEXT)
-    type: ShareType = Field("nfs", description="nfs (gfs2 is planned but not supported yet)")
+    type: ShareType = Field("nfs", description="nfs, gfs2 or ocfs2")
     server: HostName = Field(description="the name of a host of group storage")
-    export: str = Field(strict=True, description="an absolute path on the server like /srv/lvs/content")
+    export: str | None = Field(None, strict=True, description="an absolute path on the server like /srv/lvs/content")
+    # gfs2/ocfs2: what the server exports as the share's iSCSI LUN
+    device: str | None = Field(None, strict=True, description="an absolute path on the server: a block device like "
+                                                              "/dev/disk/by-id/..., or a file with size")
+    size: Size | None = Field(None, description="a size like 2G (a number, then M, G or T)")
+    journals: int | None = Field(None, strict=True, ge=1, le=255, description="an integer between 1 and 255")
     mount: str = Field(strict=True, description="an absolute path on the clients like /var/www/html/shared")
     # None in the file means "all real servers"; the loader fills in the names, so it is always a list here
     clients: list[HostName] | None = Field(None, description="a host name")
     options: ShareOptions = Field(default_factory=ShareOptions)
+
+    @model_validator(mode="after")
+    def _type_rules(self) -> Share:
+        if self.type == "nfs":
+            if self.export is None:
+                raise ValueError("export: is required (an absolute path on the server like /srv/lvs/content)")
+            for key in ("device", "size", "journals"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key}: is for gfs2 and ocfs2 shares; an nfs share exports a directory")
+            return self
+        if self.device is None:
+            raise ValueError(f"device: is required for a {self.type} share (the server's block device, or a "
+                             "file with size)")
+        if self.export is not None:
+            raise ValueError(f"export: is for nfs shares; a {self.type} share exports its device over iSCSI")
+        if "export" in self.options.model_fields_set:
+            raise ValueError(f"options: export options are for nfs shares, not {self.type}")
+        if self.is_file_backed and self.size is None:
+            raise ValueError("size: is required for a file-backed LUN (device is not under /dev), like 2G")
+        if not self.is_file_backed and self.size is not None:
+            raise ValueError("size: is for a file-backed LUN; a block device has its own size")
+        return self
+
+    @property
+    def is_block(self) -> bool:
+        return self.type in BLOCK_SHARE_TYPES
+
+    @property
+    def is_file_backed(self) -> bool:
+        return self.device is not None and not self.device.startswith("/dev/")
 
 
 def _centiseconds(value: float) -> float:

@@ -353,16 +353,24 @@ SAFE_PATH = re.compile(r"^(/[A-Za-z0-9_.@+-]+)+$")
 
 
 def share_paths(cluster: Cluster) -> list[Problem]:
-    """Absolute, normal, plain paths (they reach fstab, the exports file and root's shell), never the system's."""
+    """Absolute, normal, plain paths (they reach fstab, the exports file, the iSCSI target and root's shell),
+    never the system's; a block share's device may be a device node under /dev."""
     problems = []
     for share in cluster.shares:
-        for key in ("export", "mount"):
+        for key in ("export", "device", "mount"):
             path = getattr(share, key)
+            if path is None:
+                continue
+            device_node = key == "device" and path.startswith("/dev/")
             if not path.startswith("/"):
                 problems.append(_share(share, key, f"must be an absolute path, got {path!r}"))
             elif not SAFE_PATH.match(path.rstrip("/") or "/") or posixpath.normpath(path) != path.rstrip("/"):
                 problems.append(_share(share, key, f"{path!r} must be a normal absolute path (no '..', '.' or '//') "
                                                    "of letters, digits and '_.@+-'"))
+            elif device_node:
+                if path.rstrip("/").count("/") < 2 or path.endswith("/"):
+                    problems.append(_share(share, key, f"{path} is not a device; name one like "
+                                                       "/dev/disk/by-id/virtio-lun0"))
             elif (path.rstrip("/") or "/") in SYSTEM_DIRS or any(path.startswith(t + "/") for t in SYSTEM_TREES):
                 problems.append(_share(share, key, f"{path} is a system directory; use a directory of its own "
                                                    "like /srv/lvs/content"))
@@ -370,7 +378,7 @@ def share_paths(cluster: Cluster) -> list[Problem]:
 
 
 def unique_shares(cluster: Cluster) -> list[Problem]:
-    """Distinct names, distinct exports per server."""
+    """Distinct names, distinct exports and devices per server."""
     problems = []
     names: dict[str, Share] = {}
     exports: dict[tuple[str, PurePosixPath], Share] = {}
@@ -378,10 +386,13 @@ def unique_shares(cluster: Cluster) -> list[Problem]:
         first = names.setdefault(share.name, share)
         if first is not share:
             problems.append(_share(share, "name", f"duplicate share name (first at {first.origin.at()})"))
-        first = exports.setdefault((share.server, PurePosixPath(share.export)), share)
+        key = "device" if share.is_block else "export"
+        path = getattr(share, key)
+        if path is None:
+            continue
+        first = exports.setdefault((share.server, PurePosixPath(path)), share)
         if first is not share:
-            problems.append(_share(share, "export", f"{share.export} on {share.server} is already exported "
-                                                    f"by share {first.name}"))
+            problems.append(_share(share, key, f"{path} on {share.server} is already exported by share {first.name}"))
     return problems
 
 
@@ -405,10 +416,39 @@ def share_clients(cluster: Cluster) -> list[Problem]:
     return problems
 
 
+GFS2_FS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,30}$")   # the lock table's second half, CLUSTER:NAME
+
+
+def block_shares(cluster: Cluster) -> list[Problem]:
+    """gfs2/ocfs2: a name the lock table takes, enough journals for the clients, one cluster stack per host."""
+    problems = []
+    stacks: dict[str, Share] = {}
+    for share in cluster.shares:
+        if not share.is_block:
+            continue
+        clients = share.clients or []
+        if share.type == "gfs2" and not GFS2_FS_NAME.match(share.name):
+            problems.append(_share(share, "name", "a gfs2 share's name is its lock table name: at most 30 letters, "
+                                                  f"digits, '_' or '-', got {share.name!r}"))
+        if not clients:
+            problems.append(_share(share, "clients", f"a {share.type} share needs at least one client"))
+        if share.journals is not None and share.journals < len(clients):
+            problems.append(_share(share, "journals", f"{share.journals} journals for {len(clients)} clients: "
+                                                      "each client that mounts needs its own"))
+        for i, client in enumerate(clients):
+            first = stacks.setdefault(client, share)
+            if first.type != share.type:
+                problems.append(_share(share, f"clients[{i}]", f"{client} already mounts {first.type} share "
+                                                               f"{first.name}; a host runs one cluster stack "
+                                                               "(corosync+dlm for gfs2, o2cb for ocfs2)"))
+    return problems
+
+
 RULES = (
     required_host_vars, directors, failover, director_is_not_realserver, usable_addresses, unique_addresses,
     supported_modes, unique_services, realserver_refs, port_mapping, persistence, realserver_subnets,
     nat_not_mixed, health_checks, one_checker, share_server, share_paths, unique_shares, share_clients,
+    block_shares,
 )
 
 

@@ -128,7 +128,7 @@ def _start_all(console: Console, state: LabState, img: image.Image, memory_mb: i
         keytype, keydata = vm.make_host_key(rt)
         known_hosts.append(f"[127.0.0.1]:{rt.ssh_port} {keytype} {keydata}\n")
         fw_cfg = vm.write_guest_config(rt, spec, authorized)
-        vm.start(rt, vm.qemu_command(rt, spec, img, state.accel, memory_mb, socks, fw_cfg), img)
+        vm.start(rt, vm.qemu_command(rt, spec, img, state.accel, memory_mb, socks, fw_cfg), img, spec.disks)
     (state.dir / "known_hosts").write_text("".join(known_hosts))
     console.print(f"Started {len(topo.vms)} VMs ({state.accel}): {', '.join(v.name for v in topo.vms)}")
 

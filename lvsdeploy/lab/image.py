@@ -29,6 +29,10 @@ PACKAGES = [
     "conntrack", "nginx-light", "nfs-kernel-server", "nfs-common", "keepalived", "ldirectord",
     # debootstrap does not resolve virtual packages: ldirectord needs perl-openssl-abi-3, provided by this
     "perl-openssl-defaults", "zstd",
+    # shared block storage (GFS2/OCFS2): the LIO iSCSI target (targetcli asks D-Bus for its handlers), the
+    # initiator, and each filesystem's cluster stack
+    "targetcli-fb", "python3-rtslib-fb", "dbus", "open-iscsi", "corosync", "dlm-controld", "gfs2-utils",
+    "ocfs2-tools",
 ]
 # Installed but not started at boot: roles enable what a host's role needs; lvslab-init starts nginx on
 # real servers. Timers and scrubbers only cost CPU under TCG.
@@ -37,6 +41,8 @@ DISABLED_UNITS = [
     "e2scrub_reap.service", "apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer",
     "e2scrub_all.timer", "fstrim.timer", "getty@tty1.service",
     "ipvsadm.service",   # Debian's own restore script; lvsdeploy installs its own unit where wanted
+    "rtslib-fb-targetctl.service", "open-iscsi.service", "iscsid.socket", "corosync.service", "dlm.service",
+    "o2cb.service", "ocfs2.service",
 ]
 # A small initrd boots much faster under TCG: only what a virtio disk with ext4 needs, zstd-compressed.
 INITRAMFS_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "ext4"]

@@ -11,6 +11,8 @@ Each topology shows its mode's defining property:
 from dataclasses import dataclass, field
 
 TOPOLOGIES = ("nat", "dr", "tun")
+STORAGE_DISK = "lvs-lun0"
+STORAGE_DISK_SIZE = "2G"
 
 
 @dataclass
@@ -22,6 +24,7 @@ class VmSpec:
     forward: bool = False                        # a router of the lab (not an LVS director)
     http: bool = False                           # serves /whoami on port 80
     host_vars: dict = field(default_factory=dict)
+    disks: list[tuple[str, str]] = field(default_factory=list)   # extra blank disks: (serial, size like "1G")
 
 
 @dataclass
@@ -70,7 +73,10 @@ def _realservers(segment: str, net: str, count: int, routes: list[str]) -> list[
 def _storage(segment: str, net: str, enabled: bool) -> list[VmSpec]:
     if not enabled:
         return []
-    return [VmSpec("storage1", "storage", [(segment, f"{net}.5/24")], host_vars={"lvs_storage_ip": f"{net}.5/24"})]
+    # a blank disk besides the root: the block device a cluster filesystem's iSCSI LUN exports
+    # (/dev/disk/by-id/virtio-STORAGE_DISK in the guest; sparse, so it costs nothing until written)
+    return [VmSpec("storage1", "storage", [(segment, f"{net}.5/24")], host_vars={"lvs_storage_ip": f"{net}.5/24"},
+                   disks=[(STORAGE_DISK, STORAGE_DISK_SIZE)])]
 
 
 def _client(segment: str, net: str, routes: list[str] | None = None) -> VmSpec:

@@ -36,6 +36,9 @@ class VmRuntime:
     def overlay(self) -> Path:
         return self.dir / "disk.qcow2"
 
+    def disk(self, serial: str) -> Path:
+        return self.dir / f"{serial}.qcow2"
+
     def mac(self, nic: int) -> str:
         return f"52:54:00:4c:{self.index:02x}:{nic:02x}"
 
@@ -93,6 +96,10 @@ def qemu_command(vm: VmRuntime, spec, image: Image, accel: str, memory_mb: int,
         "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{vm.ssh_port}-:22",
         "-device", f"virtio-net-pci,netdev=mgmt,mac={vm.mac(0)},romfile=",   # no PXE ROM: direct kernel boot
     ]
+    for i, (serial, _) in enumerate(spec.disks):
+        # a serial names the disk in the guest (/dev/disk/by-id/virtio-SERIAL), whatever its vdX letter
+        cmd += ["-drive", f"file={vm.disk(serial)},if=none,id=data{i},format=qcow2",
+                "-device", f"virtio-blk-pci,drive=data{i},serial={serial}"]
     for i, (segment, _) in enumerate(spec.nics):
         cmd += ["-netdev", f"vde,id=net{i + 1},sock={switch_socks[segment]}",
                 "-device", f"virtio-net-pci,netdev=net{i + 1},mac={vm.mac(i + 1)},romfile="]
@@ -103,10 +110,13 @@ def qemu_command(vm: VmRuntime, spec, image: Image, accel: str, memory_mb: int,
     return cmd
 
 
-def start(vm: VmRuntime, cmd: list[str], image: Image) -> None:
+def start(vm: VmRuntime, cmd: list[str], image: Image, disks: list[tuple[str, str]] = ()) -> None:
     if not vm.overlay.exists():
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.disk), "-F", "qcow2",
                         str(vm.overlay)], check=True)
+    for serial, size in disks:
+        if not vm.disk(serial).exists():
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(vm.disk(serial)), size], check=True)
     (vm.dir / "qemu.cmd").write_text(" ".join(cmd) + "\n")
     (vm.dir / "qemu.json").write_text(json.dumps(cmd) + "\n")
     _run_qemu(vm, cmd)

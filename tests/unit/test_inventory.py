@@ -351,7 +351,7 @@ def test_share_entry_types(tmp_path):
         all:
           vars:
             lvs_shared_storage:
-              - {name: c, type: gfs2, server: s1, export: /a, mount: /b}
+              - {name: c, type: gfs3, server: s1, export: /a, mount: /b}
               - name: d
                 server: s1
                 export: /d
@@ -361,6 +361,6 @@ def test_share_entry_types(tmp_path):
             storage: {hosts: {s1: {lvs_storage_ip: 10.0.0.5/24}}}
         """})
     found = problems(path)
-    assert only(found, "share c: type").what == "must be nfs (gfs2 is planned but not supported yet), got 'gfs2'"
+    assert only(found, "share c: type").what == "must be nfs, gfs2 or ocfs2, got 'gfs3'"
     assert only(found, "share d: options.mnt").what == "unknown key; did you mean 'mount'?"
     assert only(found, "share d: options.export").line == 9

@@ -398,9 +398,70 @@ def test_share_client_listed_twice(tmp_path):
     one(found, "share content: clients[1]", "rs1 is listed twice")
 
 
-def test_share_type_gfs2_is_planned(tmp_path):
+def block(share: dict, **fields) -> None:
+    """Turn the fixture's nfs share into a block share."""
+    del share["export"]
+    share.update({"type": "gfs2", "device": "/dev/disk/by-id/virtio-lun0", **fields})
+
+
+def test_block_share_is_valid(tmp_path):
+    assert check(tmp_path, lambda inv: block(shares(inv)[0])) == []
+    assert check(tmp_path, lambda inv: block(shares(inv)[0], type="ocfs2", journals=4)) == []
+    assert check(tmp_path, lambda inv: block(shares(inv)[0], device="/srv/lvs/luns/content.img", size="2G")) == []
+
+
+def test_block_share_needs_a_device_not_an_export(tmp_path):
     found = check(tmp_path, lambda inv: shares(inv)[0].update(type="gfs2"))
-    one(found, "share content: type", "gfs2 is planned but not supported yet")
+    one(found, "share content: device", "is required for a gfs2 share (the server's block device, or a file "
+                                        "with size)")
+    found = check(tmp_path, lambda inv: shares(inv)[0].update(type="ocfs2", device="/dev/vdb"))
+    one(found, "share content: export", "is for nfs shares; a ocfs2 share exports its device over iSCSI")
+
+
+def test_nfs_share_refuses_block_keys(tmp_path):
+    found = check(tmp_path, lambda inv: shares(inv)[0].update(journals=2))
+    one(found, "share content: journals", "is for gfs2 and ocfs2 shares; an nfs share exports a directory")
+
+
+def test_file_backed_lun_needs_a_size_and_a_device_none(tmp_path):
+    found = check(tmp_path, lambda inv: block(shares(inv)[0], device="/srv/lvs/luns/content.img"))
+    one(found, "share content: size", "is required for a file-backed LUN (device is not under /dev), like 2G")
+    found = check(tmp_path, lambda inv: block(shares(inv)[0], size="2G"))
+    one(found, "share content: size", "is for a file-backed LUN; a block device has its own size")
+    found = check(tmp_path, lambda inv: block(shares(inv)[0], device="/srv/lvs/luns/c.img", size="2 GB"))
+    one(found, "share content: size", "must be a size like 2G (a number, then M, G or T), got '2 GB'")
+
+
+def test_block_share_device_paths(tmp_path):
+    found = check(tmp_path, lambda inv: block(shares(inv)[0], device="/dev/"))
+    one(found, "share content: device", "/dev/ is not a device; name one like /dev/disk/by-id/virtio-lun0")
+    found = check(tmp_path, lambda inv: block(shares(inv)[0], device="/dev/../etc/shadow"))
+    assert found and found[0].where == "share content: device"
+    found = check(tmp_path, lambda inv: block(shares(inv)[0], device="/etc/lun.img", size="1G"))
+    one(found, "share content: device", "/etc/lun.img is a system directory; use a directory of its own "
+                                        "like /srv/lvs/content")
+    found = check(tmp_path, lambda inv: block(shares(inv)[0], device="/dev/vdb; reboot"))
+    assert found and found[0].where == "share content: device"
+
+
+def test_block_share_rules(tmp_path):
+    found = check(tmp_path, lambda inv: block(shares(inv)[0], journals=1))
+    one(found, "share content: journals", "1 journals for 2 clients: each client that mounts needs its own")
+    found = check(tmp_path, lambda inv: block(shares(inv)[0], name="a-very-long-name-for-a-lock-table-x"))
+    assert found and "lock table name" in found[0].what
+    found = check(tmp_path, lambda inv: block(shares(inv)[0], clients=[]))
+    one(found, "share content: clients", "a gfs2 share needs at least one client")
+
+
+def test_one_cluster_stack_per_host(tmp_path):
+    def change(inv):
+        block(shares(inv)[0])
+        add_share(inv, mount="/srv/other")
+        del shares(inv)[1]["export"]
+        shares(inv)[1].update(type="ocfs2", device="/dev/vdc", clients=["rs2"])
+    found = check(tmp_path, change)
+    one(found, "share logs: clients[0]", "rs2 already mounts gfs2 share content; a host runs one cluster stack "
+                                         "(corosync+dlm for gfs2, o2cb for ocfs2)")
 
 
 def test_duplicate_export_on_one_server(tmp_path):
