@@ -8,6 +8,7 @@ parses its output into a `HostFacts`. Nothing here talks to a host; nothing here
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from ipaddress import IPv4Interface
 
 
@@ -108,6 +109,9 @@ class HostFacts:
     units: dict[str, UnitFact] = field(default_factory=dict)
     ipvs: IpvsTable | None = None  # None: ip_vs not loaded, or ipvsadm missing (see notes)
     mounts: list[Mount] = field(default_factory=list)
+    devices: dict = field(default_factory=dict)       # path -> blockdev.BlockDevice, for the paths asked for
+    iscsi_targets: Any = None                           # iscsi.IscsiTargets (LIO, from configfs)
+    iscsi_initiator: Any = None                         # iscsi.IscsiInitiator (open-iscsi records, sessions)
     notes: list[str] = field(default_factory=list)  # things the reader could not see, said plainly
 
     def interface_with(self, ip) -> list[tuple[Interface, IPv4Interface]]:

@@ -7,13 +7,13 @@ module is loaded, no file is written, and a missing tool yields an empty or "abs
 
 from __future__ import annotations
 
-from lvsdeploy.facts import HostFacts, files, ipvs, kernel, mounts, network, packages, services
+from lvsdeploy.facts import HostFacts, blockdev, files, iscsi, ipvs, kernel, mounts, network, packages, services
 
 MARKER = "@@lvsfacts"
 
 SECTIONS = (
     "host", "addr", "route", "modules", "builtin", "sysctl",
-    "files", "packages", "units", "ipvs", "mounts",
+    "files", "packages", "units", "ipvs", "mounts", "devices", "iscsi_target", "iscsi_initiator",
 )  # fmt: skip
 
 # A PATH with the sbin directories: a non-root login shell on Debian lacks them, and ip, sysctl, ipvsadm
@@ -38,6 +38,9 @@ def _snippets(request) -> dict[str, str]:
         "units": services.units_snippet(request.units),
         "ipvs": ipvs.IPVS_SNIPPET,
         "mounts": mounts.MOUNTS_SNIPPET,
+        "devices": blockdev.devices_snippet(request.devices),
+        "iscsi_target": iscsi.TARGET_SNIPPET,
+        "iscsi_initiator": iscsi.INITIATOR_SNIPPET,
     }
 
 
@@ -84,5 +87,8 @@ def parse(text: str) -> HostFacts:
         units=services.parse_units(s["units"]),
         ipvs=table,
         mounts=mounts.parse_mounts(s["mounts"]),
+        devices=blockdev.parse_devices(s["devices"]),
+        iscsi_targets=iscsi.parse_targets(s["iscsi_target"]),
+        iscsi_initiator=iscsi.parse_initiator(s["iscsi_initiator"]),
         notes=[ipvs_note] if ipvs_note else [],
     )

@@ -36,12 +36,14 @@ class FactsRequest:
     files: set[str] = field(default_factory=set)
     packages: set[str] = field(default_factory=set)
     units: set[str] = field(default_factory=set)
+    devices: set[str] = field(default_factory=set)   # block devices or LUN files to probe with blkid
 
     def merge(self, other: FactsRequest) -> None:
         self.sysctls |= other.sysctls
         self.files |= other.files
         self.packages |= other.packages
         self.units |= other.units
+        self.devices |= other.devices
 
 
 q = shlex.quote

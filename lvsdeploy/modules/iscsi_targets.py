@@ -1,0 +1,131 @@
+"""The LIO iSCSI targets of a storage node: one target per block share, its device as LUN 0, reachable on one
+portal, open only to the listed initiators (an ACL each, no demo mode, no auto-generated ACLs).
+
+Changes are made with python3-rtslib-fb, the library targetcli is built on: one process per target, and no
+D-Bus (targetcli needs a running system bus). The whole LIO configuration is then saved to
+/etc/rtslib-fb-target/saveconfig.json, which rtslib-fb-targetctl.service restores at boot.
+
+With `purge`, a target whose IQN starts with `prefix` and that is no longer wanted is deleted with its
+backstore; the device or file and the data on it stay. Targets of other IQNs are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+
+from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_bool, check_args, q
+
+NAME = "iscsi_targets"
+SAVED = "/etc/rtslib-fb-target/saveconfig.json"
+
+# argv: "ensure" SPEC_JSON | "remove" IQN BACKSTORE. Idempotent, so a half-done apply is finished by the next.
+LIO_TOOL = r'''
+import json, sys
+from rtslib_fb import (BlockStorageObject, FabricModule, FileIOStorageObject, LUN, MappedLUN, NetworkPortal,
+                       NodeACL, RTSRoot, Target, TPG)
+root, fabric = RTSRoot(), FabricModule("iscsi")
+def store(name):
+    return next((s for s in root.storage_objects if s.name == name), None)
+if sys.argv[1] == "ensure":
+    w = json.loads(sys.argv[2])
+    so = store(w["backstore"])
+    if so is None:
+        so = (FileIOStorageObject(w["backstore"], w["device"], size=w["size"]) if w["size"]
+              else BlockStorageObject(w["backstore"], dev=w["device"]))
+    target = Target(fabric, w["iqn"])
+    tpg = TPG(target, 1)
+    lun = next((l for l in tpg.luns if l.lun == 0), None) or LUN(tpg, 0, so)
+    ip, port = w["portal"].rsplit(":", 1)
+    for p in list(tpg.network_portals):
+        if (p.ip_address, p.port) != (ip, int(port)):
+            p.delete()
+    NetworkPortal(tpg, ip, int(port))
+    for acl in list(tpg.node_acls):
+        if acl.node_wwn not in w["initiators"]:
+            acl.delete()
+    for wwn in w["initiators"]:
+        acl = NodeACL(tpg, wwn)
+        if not any(m.mapped_lun == 0 for m in acl.mapped_luns):
+            MappedLUN(acl, 0, lun)
+    tpg.set_attribute("generate_node_acls", "0")
+    tpg.set_attribute("demo_mode_write_protect", "1")
+    tpg.enable = True
+elif sys.argv[1] == "remove":
+    target = next((t for t in fabric.targets if t.wwn == sys.argv[2]), None)
+    if target is not None:
+        target.delete()
+    so = store(sys.argv[3])
+    if so is not None:
+        so.delete()
+root.save_to_file()
+'''
+
+
+def _args(args: dict) -> dict:
+    check_args(NAME, args, ("present", "prefix"), ("purge",))
+    wanted = {}
+    for i, t in enumerate(args["present"] or []):
+        if not isinstance(t, dict):
+            raise ModuleError(f"{NAME}: present[{i}] must be a mapping like {{iqn, backstore, device, portal}}")
+        check_args(f"{NAME}: present[{i}]", t, ("iqn", "backstore", "device", "portal", "initiators"), ("size",))
+        if not str(t["iqn"]).startswith(str(args["prefix"])):
+            raise ModuleError(f"{NAME}: present[{i}]: {t['iqn']} is not under prefix {args['prefix']}")
+        wanted[t["iqn"]] = {"iqn": t["iqn"], "backstore": t["backstore"], "device": t["device"],
+                            "size": t.get("size"), "portal": t["portal"], "initiators": sorted(t["initiators"])}
+    return {"wanted": wanted, "prefix": str(args["prefix"]),
+            "purge": bool(as_bool(NAME, "purge", args.get("purge", False)))}
+
+
+def facts_needed(args: dict) -> FactsRequest:
+    _args(args)
+    return FactsRequest()
+
+
+def _backstore_kind(w: dict) -> str:
+    return "fileio" if w["size"] else "iblock"
+
+
+def _differences(w: dict, targets) -> list[str]:
+    """What differs between the wanted target and the one LIO has, as diff lines; [] when it is as wanted."""
+    tpg = targets.tpgs.get((w["iqn"], 1))
+    if tpg is None:
+        return [f"+ target {w['iqn']}: LUN 0 = {w['device']}, portal {w['portal']}, "
+                f"initiators {', '.join(w['initiators'])}"]
+    lines = []
+    backstore = tpg.luns.get(0)
+    if backstore is None or targets.backstores.get(backstore) != w["device"]:
+        lines.append(f"- LUN 0 = {targets.backstores.get(backstore, 'none') if backstore else 'none'}")
+        lines.append(f"+ LUN 0 = {w['device']}")
+    if tpg.portals != {w["portal"]}:
+        lines.append(f"- portals {', '.join(sorted(tpg.portals)) or 'none'}")
+        lines.append(f"+ portals {w['portal']}")
+    for gone in sorted(tpg.acls - set(w["initiators"])):
+        lines.append(f"- initiator {gone}")
+    for new in sorted(set(w["initiators"]) - tpg.acls):
+        lines.append(f"+ initiator {new}")
+    if not tpg.enabled:
+        lines.append("+ enabled")
+    return lines
+
+
+def plan(args: dict, facts) -> list[Change]:
+    a = _args(args)
+    targets = facts.iscsi_targets
+    changes = []
+    for iqn, w in a["wanted"].items():
+        other = targets.backstore_of(w["device"])
+        if other is not None and other.split("/", 1)[-1] != w["backstore"]:
+            raise ModuleError(f"{NAME}: {w['device']} is already exported by LIO backstore {other}, which is not "
+                              f"lvsdeploy's; remove it or name another device")
+        lines = _differences(w, targets)
+        if lines:
+            changes.append(Change(f"iscsi target {iqn}", tuple(lines),
+                                  (f"python3 -c {q(LIO_TOOL)} ensure {q(json.dumps(w, sort_keys=True))}",)))
+    if a["purge"]:
+        for (iqn, _), tpg in sorted(targets.tpgs.items()):
+            if iqn.startswith(a["prefix"]) and iqn not in a["wanted"]:
+                backstore = tpg.luns.get(0, "")
+                device = targets.backstores.get(backstore, "no LUN")
+                changes.append(Change(f"iscsi target {iqn}", (f"- target {iqn} (LUN 0 = {device}; its data stays)",),
+                                      (f"python3 -c {q(LIO_TOOL)} remove {q(iqn)} {q(backstore.split('/', 1)[-1])}",)))
+    return changes
