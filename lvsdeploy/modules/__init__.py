@@ -12,12 +12,15 @@ from types import ModuleType
 
 from lvsdeploy.modules import (
     boot_file,
+    cluster_filesystem,
     command,
     file,
     ip_address,
     ip_link,
     ip_route,
     ipvs,
+    iscsi_logins,
+    iscsi_targets,
     kernel_module,
     mounts,
     package,
@@ -29,7 +32,7 @@ from lvsdeploy.modules.base import Change, FactsRequest, ModuleError
 MODULES: dict[str, ModuleType] = {
     m.NAME: m
     for m in (package, kernel_module, sysctl, file, ip_address, ip_route, ip_link, service, command, ipvs, mounts,
-              boot_file)
+              boot_file, iscsi_targets, iscsi_logins, cluster_filesystem)
 }
 
 __all__ = ["MODULES", "Change", "FactsRequest", "ModuleError"]
