@@ -8,7 +8,7 @@ built once per host plan and handed to the ipvs module as they are. Roles stay f
 
 import posixpath
 
-from . import failover
+from . import block_storage, failover
 from .checkers import director_checker_vars
 from .facts import IpvsDest, IpvsService
 from .lvs import MODES
@@ -28,6 +28,7 @@ def host_vars(cluster: Cluster, host: Host) -> dict:
     if host.is_realserver:
         computed.update(realserver_vars(cluster, host))
         computed.update(share_mount_vars(cluster, host))
+        computed.update(block_storage.client_vars(cluster, host))
     if host.is_storage:
         computed.update(storage_vars(cluster, host))
     return {**host.vars, **computed}
@@ -120,8 +121,8 @@ def nat_gateway(cluster: Cluster) -> str | None:
 
 # ---- shared storage --------------------------------------------------------------------------------
 
-# fstab type per share type (gfs2 will mount a shared block device instead of a server's export)
-SHARE_FSTYPE = {"nfs": "nfs"}
+# fstab type per share type (gfs2/ocfs2 mount the LUN, see block_storage.block_mount)
+SHARE_FSTYPE = {"nfs": "nfs", "gfs2": "gfs2", "ocfs2": "ocfs2"}
 # Mount options lvsdeploy adds when the inventory's leave them out, so a share survives a reboot on its own:
 # _netdev orders the mount after the network; bg lets a real server that boots before its storage node finish
 # booting (systemd turns it into a mount that retries without a time limit and does not hold up the boot).
@@ -154,6 +155,7 @@ def mount_options(share: Share) -> str:
 def share_mounts(cluster: Cluster, host: Host) -> list[dict]:
     """Arguments of the `mounts` module for a share client: one entry per share it mounts."""
     return [
+        block_storage.block_mount(cluster, share) if share.is_block else
         {"src": share_source(cluster, share), "path": posixpath.normpath(share.mount),
          "fstype": SHARE_FSTYPE[share.type], "opts": mount_options(share)}
         for share in cluster.shares_for_client(host.name)
@@ -170,6 +172,8 @@ def exports(cluster: Cluster, host: Host) -> list[dict]:
     it out)."""
     result = []
     for share in cluster.shares_on_server(host.name):
+        if share.is_block:
+            continue
         addresses = [share_client_address(cluster.hosts[c]) for c in share.clients or [] if c in cluster.hosts]
         result.append({
             "name": share.name,
@@ -181,4 +185,4 @@ def exports(cluster: Cluster, host: Host) -> list[dict]:
 
 
 def storage_vars(cluster: Cluster, host: Host) -> dict:
-    return {"lvs_exports": exports(cluster, host)}
+    return {"lvs_exports": exports(cluster, host), **block_storage.storage_vars(cluster, host)}

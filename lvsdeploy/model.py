@@ -350,6 +350,26 @@ class Failover(_Located):
         return self.virtual_router_id if self.sync_id is None else self.sync_id
 
 
+IqnPrefix = Annotated[str, Field(strict=True, pattern=r"^iqn\.[0-9]{4}-[0-9]{2}(\.[a-z0-9-]+){2,}$", max_length=160)]
+ClusterName = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]{1,15}$")]
+
+
+class StorageCluster(_Located):
+    """The cluster stack and iSCSI names of the gfs2/ocfs2 shares (docs/inventory.md "Cluster filesystems").
+    Set once for the cluster, in all.vars."""
+
+    SHAPE: ClassVar[str] = "a mapping like {name: lvs}"
+    # corosync's cluster_name and the gfs2 lock table's first half; o2cb's cluster name (at most 15 characters)
+    name: ClusterName = Field("lvs", description="at most 15 letters, digits, '_' or '-'")
+    # IQNs: PREFIX:SERVER.SHARE for targets, PREFIX:HOST for initiators. A naming authority the user owns
+    # (iqn.YYYY-MM.reversed.domain); rtslib refuses a one-label domain
+    iqn_prefix: IqnPrefix = Field("iqn.2026-11.io.lvsdeploy", description="an IQN prefix like "
+                                                                         "iqn.2026-11.com.example (date, then a "
+                                                                         "reversed domain of two labels or more)")
+    # corosync's authkey, read on this machine: without one, cluster traffic is neither encrypted nor authenticated
+    key_file: LocalPath | None = Field(None, description="a file on this machine (corosync-keygen -k FILE makes one)")
+
+
 class Cluster(_Located):
     """The whole inventory. origin has entries for "lvs_virtual_services" and "lvs_shared_storage"."""
 
@@ -358,6 +378,7 @@ class Cluster(_Located):
     services: list[VirtualService] = Field(default_factory=list)
     shares: list[Share] = Field(default_factory=list)
     failover: Failover | None = None   # lvs_failover; two or more directors need it (validate.failover)
+    storage_cluster: StorageCluster = Field(default_factory=StorageCluster)   # lvs_storage_cluster
     _warnings: list = PrivateAttr(default_factory=list)   # errors.Problem: worth saying, not worth stopping
 
     @property
@@ -464,7 +485,7 @@ REFUSED_VARS = {
                     "lvsdeploy needs passwordless sudo (NOPASSWD) for the login user; remove the password"),
 }
 # set once for the whole cluster, in all.vars or group_vars/all
-CLUSTER_VARS = ("lvs_virtual_services", "lvs_shared_storage", "lvs_failover")
+CLUSTER_VARS = ("lvs_virtual_services", "lvs_shared_storage", "lvs_failover", "lvs_storage_cluster")
 LVS_VARS = tuple(sorted([v for v in HOST_VARS if v.startswith("lvs_")] + list(CLUSTER_VARS)))
 # the group whose hosts must define a variable, and the variable
 REQUIRED_VARS = {DIRECTORS: "lvs_dip", REALSERVERS: "lvs_rip", STORAGE: "lvs_storage_ip"}

@@ -15,6 +15,7 @@ class BlockDevice:
     exists: bool
     probed: bool = False        # blkid ran and answered (0: something found, 2: nothing found)
     signature: dict[str, str] = field(default_factory=dict)   # TYPE, UUID, LABEL, PTTYPE, ... as blkid says
+    realpath: str | None = None   # what a /dev/disk/by-* link points to: the name /proc/self/mounts shows
 
     @property
     def blank(self) -> bool:
@@ -37,6 +38,7 @@ def devices_snippet(paths: set[str]) -> str:
     lines = []
     for path in sorted(paths):
         lines.append(f"echo {q('device ' + path)}")
+        lines.append(f"echo \"realpath $(readlink -f {q(path)})\"")
         lines.append(f"if [ -b {q(path)} ] || [ -f {q(path)} ]; then blkid -p -o export {q(path)} 2>/dev/null; "
                      "echo \"probed $?\"; else echo missing; fi")
     return "\n".join(lines)
@@ -50,6 +52,8 @@ def parse_devices(text: str) -> dict[str, BlockDevice]:
             current = found[line[len("device "):]] = BlockDevice(exists=True)
         elif current is None:
             continue
+        elif line.startswith("realpath "):
+            current.realpath = line[len("realpath "):] or None
         elif line == "missing":
             current.exists = False
         elif line.startswith("probed "):

@@ -3,8 +3,8 @@ target, logged in now and at boot (node.startup = automatic, which open-iscsi.se
 remote-fs-pre.target, so `_netdev` mounts find their device).
 
 The initiator name comes first: the target's ACL admits names, and iscsid reads the file only when it starts.
-With `purge`, a record whose target IQN starts with `prefix` and is no longer wanted is logged out and deleted
-(run it after the mounts module has unmounted what used it).
+With `purge`, the task only removes: a record whose target IQN starts with `prefix` and is not in `present`
+is logged out and deleted. Roles run it as a second task, after the mounts module has unmounted what used it.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def _name_change(initiator: str, facts) -> list[Change]:
 def plan(args: dict, facts) -> list[Change]:
     a = _args(args)
     state = facts.iscsi_initiator
+    if a["purge"]:
+        return _removals(a, state)
     changes = _name_change(a["initiator"], facts) if a["wanted"] else []
     for target, portal in a["wanted"]:
         node = state.nodes.get((target, portal))
@@ -73,17 +75,20 @@ def plan(args: dict, facts) -> list[Change]:
             diff.append(f"+ logged in: {device}")
         if commands:
             changes.append(Change(f"iscsi session {target}", tuple(diff), tuple(commands)))
-    if a["purge"]:
-        known = set(state.nodes) | state.sessions
-        for target, portal in sorted(known - set(a["wanted"])):
-            if not target.startswith(a["prefix"]):
-                continue
-            where = f"-T {q(target)} -p {q(portal)}"
-            commands = []
-            if (target, portal) in state.sessions:
-                commands.append(f"iscsiadm -m node {where} --logout >/dev/null")
-            if (target, portal) in state.nodes:
-                commands.append(f"iscsiadm -m node {where} -o delete")
-            changes.append(Change(f"iscsi session {target}", (f"- logged out, record deleted: {target} at {portal}",),
-                                  tuple(commands)))
+    return changes
+
+
+def _removals(a: dict, state) -> list[Change]:
+    changes = []
+    for target, portal in sorted((set(state.nodes) | state.sessions) - set(a["wanted"])):
+        if not target.startswith(a["prefix"]):
+            continue
+        where = f"-T {q(target)} -p {q(portal)}"
+        commands = []
+        if (target, portal) in state.sessions:
+            commands.append(f"iscsiadm -m node {where} --logout >/dev/null")
+        if (target, portal) in state.nodes:
+            commands.append(f"iscsiadm -m node {where} -o delete")
+        changes.append(Change(f"iscsi session {target}", (f"- logged out, record deleted: {target} at {portal}",),
+                              tuple(commands)))
     return changes

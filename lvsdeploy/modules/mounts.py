@@ -38,8 +38,14 @@ def _args(args: dict) -> dict:
 
 
 def facts_needed(args: dict) -> FactsRequest:
-    _args(args)
-    return FactsRequest(files={fstab.FSTAB})
+    wanted = _args(args)["wanted"]
+    # a device given by a /dev/disk/by-* link shows in /proc/self/mounts under the name it points to
+    return FactsRequest(files={fstab.FSTAB}, devices={w["src"] for w in wanted.values() if w["src"].startswith("/dev/")})
+
+
+def _resolved(w: dict, facts) -> dict:
+    dev = facts.devices.get(w["src"]) if w["src"].startswith("/dev/") else None
+    return {**w, "src": dev.realpath} if dev is not None and dev.realpath else w
 
 
 def _mounted(src: str, path: str, fstype: str, opts: str | None = None) -> str:
@@ -89,7 +95,7 @@ def plan(args: dict, facts) -> list[Change]:
         if live is None:
             changes.append(Change(f"mount {path}", (f"+ {_mounted(w['src'], path, w['fstype'], w['opts'])}",),
                                   (f"mkdir -p -- {q(path)}", f"mount {q(path)}")))
-        elif not fstab.live_matches(w, live):
+        elif not fstab.live_matches(_resolved(w, facts), live):
             changes.append(Change(f"mount {path}", (f"- {_mounted(live.src, path, live.fstype, live.opts)}",
                                                     f"+ {_mounted(w['src'], path, w['fstype'], w['opts'])}"),
                                   (f"umount {q(path)}", f"mount {q(path)}")))

@@ -12,7 +12,8 @@ PERSISTED = {"ip_address", "ip_route", "ip_link", "kernel_module", "sysctl", "ip
 def test_registry_lists_every_module_under_its_keyword():
     assert set(MODULES) == {
         "package", "kernel_module", "sysctl", "file", "ip_address", "ip_route",
-        "ip_link", "service", "command", "ipvs", "mounts", "boot_file",
+        "ip_link", "service", "command", "ipvs", "mounts", "boot_file", "iscsi_targets", "iscsi_logins",
+        "cluster_filesystem",
     }  # fmt: skip
     for name, module in MODULES.items():
         assert module.NAME == name
