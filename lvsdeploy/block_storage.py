@@ -16,6 +16,9 @@ ISCSI_PORT = 3260
 DEFAULT_BLOCK_MOUNT_OPTIONS = "rw,noatime,_netdev"
 # systemd starts the cluster stack before the mount, and stops the mount before the stack
 BLOCK_MOUNT_NEEDS = {"gfs2": "dlm.service", "ocfs2": "o2cb.service"}
+# Debian's packages: the filesystem's tools (mkfs on the storage node), then its cluster stack (clients)
+FILESYSTEM_PACKAGES = {"gfs2": ["gfs2-utils"], "ocfs2": ["ocfs2-tools"]}
+STACK_PACKAGES = {"gfs2": ["gfs2-utils", "corosync", "dlm-controld"], "ocfs2": ["ocfs2-tools"]}
 
 
 def _iqn_part(name: str) -> str:
@@ -70,6 +73,7 @@ def storage_vars(cluster: Cluster, host: Host) -> dict:
     shares = [s for s in cluster.shares_on_server(host.name) if s.is_block]
     stack = cluster.storage_cluster
     return {
+        "lvs_block_packages": sorted({p for s in shares for p in ["python3-rtslib-fb", *FILESYSTEM_PACKAGES[s.type]]}),
         "lvs_iscsi_target_prefix": target_prefix(cluster, host.name),
         "lvs_block_filesystems": [{"device": s.device, "fstype": s.type, "cluster": stack.name, "name": s.name,
                                    "journals": journals(s), **({"size": s.size} if s.size else {})} for s in shares],
@@ -93,6 +97,7 @@ def client_vars(cluster: Cluster, host: Host) -> dict:
     shares = [s for s in cluster.shares_for_client(host.name) if s.is_block]
     stack = shares[0].type if shares else None   # validate: one stack per host
     return {
+        "lvs_block_client_packages": (["open-iscsi", *STACK_PACKAGES[stack]] if stack else []),
         "lvs_iscsi_initiator": initiator_name(cluster, host),
         "lvs_iscsi_prefix": f"{cluster.storage_cluster.iqn_prefix}:",
         "lvs_iscsi_nodes": [{"target": target_iqn(cluster, s), "portal": portal(cluster, s)} for s in shares],
