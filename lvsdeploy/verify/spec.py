@@ -350,7 +350,56 @@ def mount_options(share: Share) -> str:
 
 
 def share_mount(cluster: Cluster, share: Share) -> ShareMount:
+    if share.type in BLOCK_TYPES:
+        return block_mount(cluster, share)
     server = cluster.hosts[share.server]
     export = posixpath.normpath(share.export)
     return ShareMount(src=f"{server.storage_ip.ip}:{export}", path=posixpath.normpath(share.mount),
                       fstype=SHARE_FSTYPE[share.type], opts=mount_options(share))
+
+
+# ---- gfs2/ocfs2 shares: an iSCSI LUN per share, a cluster stack on the clients (README "Shared storage") ------
+
+BLOCK_TYPES = ("gfs2", "ocfs2")
+ISCSI_PORT = 3260
+TARGET_SAVED = "/etc/rtslib-fb-target/saveconfig.json"
+TARGET_UNIT = "rtslib-fb-targetctl.service"          # restores the saved targets at boot
+INITIATOR_FILE = "/etc/iscsi/initiatorname.iscsi"
+INITIATOR_UNIT = "open-iscsi.service"                # logs in to node.startup=automatic records at boot
+BLOCK_MOUNT_OPTIONS = "rw,noatime,_netdev"           # when the inventory names none
+STACK_UNITS = {"gfs2": ("corosync.service", "dlm.service"), "ocfs2": ("o2cb.service",)}
+
+
+@dataclass(frozen=True)
+class BlockTarget:
+    iqn: str
+    portal: str                    # "10.20.0.5:3260"
+    device: str                    # on the storage node
+    initiators: frozenset[str]     # the ACL: the clients' initiator names, nobody else
+
+
+def iqn(cluster: Cluster, *parts: str) -> str:
+    """PREFIX:part.part, lowercase, '_' as '-' (IQNs take no '_')."""
+    return f"{cluster.storage_cluster.iqn_prefix}:" + ".".join(p.lower().replace("_", "-") for p in parts)
+
+
+def block_target(cluster: Cluster, share: Share) -> BlockTarget:
+    server = cluster.hosts[share.server]
+    return BlockTarget(iqn=iqn(cluster, share.server, share.name), portal=f"{server.storage_ip.ip}:{ISCSI_PORT}",
+                       device=share.device,
+                       initiators=frozenset(iqn(cluster, c) for c in share.clients or [] if c in cluster.hosts))
+
+
+def lock_table(cluster: Cluster, share: Share) -> str:
+    return f"{cluster.storage_cluster.name}:{share.name}"
+
+
+def block_mount(cluster: Cluster, share: Share) -> ShareMount:
+    target = block_target(cluster, share)
+    chosen = "mount" in share.options.model_fields_set
+    options = (share.options.mount if chosen else BLOCK_MOUNT_OPTIONS).split(",")
+    for needed in (NETWORK_MOUNT_OPTION, f"x-systemd.requires={STACK_UNITS[share.type][-1]}"):
+        if needed not in options:
+            options.append(needed)
+    return ShareMount(src=f"/dev/disk/by-path/ip-{target.portal}-iscsi-{target.iqn}-lun-0",
+                      path=posixpath.normpath(share.mount), fstype=share.type, opts=",".join(options))

@@ -1,12 +1,14 @@
 """Shared storage, per share: the storage node runs the NFS server and exports the directory to exactly the
 share's clients (their addresses, /32; nobody else); every client has it in fstab and mounted with the
 inventory's options; a file written on the storage node is served through the VIP by every real server.
+gfs2/ocfs2 shares have their own tests (test_block_storage.py); the fstab and mount test is shared.
 
 After a boot a share comes back on its own (a background mount retrying until its server answers), so the
 mount and read checks wait up to LVSDEPLOY_VERIFY_MOUNT_WAIT seconds (180) before failing."""
 
 import os
 import uuid
+from dataclasses import replace
 from pathlib import PurePosixPath
 
 import pytest
@@ -32,8 +34,17 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("share", [pytest.param(None, marks=skip)], ids=["no-shares"])
 
 
+def _nfs_only(share) -> None:
+    if share.type in spec.BLOCK_TYPES:
+        pytest.skip(f"a {share.type} share: see test_block_storage.py")
+
+
 def _mounted(host, wanted: spec.ShareMount):
-    """The live mount on the share's mount point if it is the wanted one, else None (after waiting)."""
+    """The live mount on the share's mount point if it is the wanted one, else None (after waiting). A device
+    named by a /dev/disk/by-* link shows in the mount table as the device it points to."""
+    if wanted.src.startswith("/dev/"):
+        wanted = replace(wanted, src=host.run(f"readlink -f {wanted.src}").stdout.strip() or wanted.src)
+
     def probe():
         live = [m for m in live_mounts(host) if m.path.rstrip("/") == wanted.path]
         return live[-1] if live and mount_matches(wanted, live[-1]) else None
@@ -41,6 +52,7 @@ def _mounted(host, wanted: spec.ShareMount):
 
 
 def test_nfs_server_running_and_enabled(share, cluster, remote):
+    _nfs_only(share)
     host = remote(share.server)
     service = host.service(spec.NFS_SERVER_UNIT)
     assert service.is_running, failure(share.server, spec.NFS_SERVER_UNIT, "running", "not running")
@@ -51,6 +63,7 @@ def test_nfs_server_running_and_enabled(share, cluster, remote):
 
 
 def test_exported_to_its_clients_only(share, cluster, remote):
+    _nfs_only(share)
     export = spec.share_export(cluster, share)
     assert export.clients, failure(share.server, f"share {share.name}", "at least one client address", "none")
     host = remote(share.server)
@@ -86,6 +99,7 @@ def test_mounted_on_every_client(share, cluster, remote):
 
 
 def test_file_on_storage_served_through_vip_by_every_realserver(share, cluster, remote):
+    _nfs_only(share)
     mount_point = PurePosixPath(share.mount)
     if not mount_point.is_relative_to(DOCUMENT_ROOT):
         pytest.skip(f"{mount_point} is not under the web root {DOCUMENT_ROOT}: not reachable over HTTP")
