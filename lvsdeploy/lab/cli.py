@@ -10,7 +10,7 @@ from rich.table import Table
 from ..lvs import CHECKERS
 from . import control, image, prereqs, topology
 from .errors import LabError
-from .inventory import checker_inventory, failover_inventory_path
+from .inventory import CLUSTER_FS_TYPES, checker_inventory, cluster_fs_inventory, failover_inventory_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the inventory with both directors (a lab up with --directors 2)")
     p.add_argument("--health-checker", choices=CHECKERS, default="none",
                    help="the lab's inventory with its IPVS table kept by this checker (written beside it)")
+    p.add_argument("--cluster-fs", choices=CLUSTER_FS_TYPES,
+                   help="the lab's inventory with a share of this cluster filesystem on the storage node's disk")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -84,6 +86,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if not path.exists():
             raise LabError(f"lab {args.name} has one director; boot it with `lvsdeploy lab up --directors 2`")
         print(path)
+    elif cmd == "inventory" and args.cluster_fs:
+        print(cluster_fs_inventory(control.inventory_path(args.name).parent, args.cluster_fs))
     elif cmd == "inventory":
         print(checker_inventory(control.inventory_path(args.name).parent, args.health_checker))
     return 0

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from .topology import Topology
+from .topology import STORAGE_DISK, Topology
 
 GROUP_ORDER = ("directors", "realservers", "storage", "clients", "lab_routers")
 SPARE_DIRECTORS = ("director2",)   # booted by `lab up --directors 2`, used by the failover inventory only
@@ -101,6 +101,28 @@ def failover_data(data: dict, topo: Topology, ports: dict[str, int]) -> dict:
 
 def failover_inventory_path(lab_dir: Path) -> Path:
     return lab_dir / "inventory-failover.yml"
+
+
+# A cluster filesystem on the lab: the storage node's blank disk as the LUN, mounted by every real server under
+# the web root (so /cluster/<file> on the VIP is served from it), besides the NFS share.
+CLUSTER_FS_TYPES = ("gfs2", "ocfs2")
+CLUSTER_SHARE = {"name": "cluster", "device": f"/dev/disk/by-id/virtio-{STORAGE_DISK}", "mount": "/var/www/html/cluster"}
+
+
+def cluster_fs_data(data: dict, fstype: str) -> dict:
+    body = copy.deepcopy(data)
+    server = next(iter(body["all"]["children"]["storage"]["hosts"]))
+    body["all"]["vars"]["lvs_shared_storage"].append({**CLUSTER_SHARE, "type": fstype, "server": server})
+    return body
+
+
+def cluster_fs_inventory(lab_dir: Path, fstype: str) -> Path:
+    """Write (beside inventory.yml) and return the lab's inventory with a `fstype` share on the storage disk."""
+    path = lab_dir / f"inventory-{fstype}.yml"
+    header = f"# Written by `lvsdeploy lab inventory --cluster-fs {fstype}` from inventory.yml.\n"
+    data = cluster_fs_data(yaml.safe_load((lab_dir / "inventory.yml").read_text()), fstype)
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def write_inventory(lab_dir: Path, topo: Topology, ports: dict[str, int]) -> Path:
