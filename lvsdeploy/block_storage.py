@@ -6,6 +6,7 @@ a device path on the clients, a lock table and a cluster's node list.
 from __future__ import annotations
 
 import posixpath
+from pathlib import Path
 
 from .model import Cluster, Host, Share
 from .modules.iscsi_logins import device_path
@@ -104,5 +105,13 @@ def client_vars(cluster: Cluster, host: Host) -> dict:
         "lvs_cluster_stack": stack,
         "lvs_cluster_name": cluster.storage_cluster.name,
         "lvs_cluster_nodes": cluster_nodes(cluster, stack) if stack else [],
-        "lvs_cluster_key_file": cluster.storage_cluster.key_file,
+        "lvs_cluster_key": cluster_key(cluster) if stack == "gfs2" else None,
     }
+
+
+def cluster_key(cluster: Cluster) -> bytes | None:
+    """corosync's authkey, read on this machine (validate has checked it is there and of a usable size)."""
+    path = cluster.storage_cluster.key_file
+    if path is None:
+        return None
+    return (cluster.source.parent / path).read_bytes() if not path.startswith("/") else Path(path).read_bytes()

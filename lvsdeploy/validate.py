@@ -416,12 +416,22 @@ def share_clients(cluster: Cluster) -> list[Problem]:
     return problems
 
 
+KEY_BYTES = (128, 4096)   # corosync's authkey: at least 1024 bits
 GFS2_FS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,30}$")   # the lock table's second half, CLUSTER:NAME
 
 
 def block_shares(cluster: Cluster) -> list[Problem]:
-    """gfs2/ocfs2: a name the lock table takes, enough journals for the clients, one cluster stack per host."""
+    """gfs2/ocfs2: a name the lock table takes, enough journals for the clients, one cluster stack per host; a
+    corosync key that exists and is of a size corosync takes."""
     problems = []
+    key = cluster.storage_cluster.key_file
+    if key is not None:
+        path = cluster.source.parent / key
+        size = path.stat().st_size if path.is_file() else None
+        if size is None or not KEY_BYTES[0] <= size <= KEY_BYTES[1]:
+            problems.append(cluster.storage_cluster.origin.at("key_file").problem(
+                "lvs_storage_cluster: key_file", f"{path} must be a file of {KEY_BYTES[0]} to {KEY_BYTES[1]} bytes "
+                f"(corosync-keygen -k {key} makes one), got {'no file' if size is None else f'{size} bytes'}"))
     stacks: dict[str, Share] = {}
     for share in cluster.shares:
         if not share.is_block:

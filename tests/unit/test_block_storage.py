@@ -62,3 +62,16 @@ def test_a_host_without_block_shares_has_no_stack(tmp_path):
     c = cluster(tmp_path, INVENTORY.replace("mount: /srv/cluster}", "mount: /srv/cluster, clients: [rs1]}"))
     v = client_vars(c, c.hosts["rs2"])
     assert v["lvs_iscsi_nodes"] == [] and v["lvs_cluster_stack"] is None and v["lvs_cluster_nodes"] == []
+
+
+def test_the_corosync_key_is_read_here_and_checked(tmp_path):
+    (tmp_path / "authkey").write_bytes(b"k" * 256)
+    text = INVENTORY.replace("iqn_prefix: iqn.2026-11.com.example}", "iqn_prefix: iqn.2026-11.com.example, "
+                                                                     "key_file: authkey}")
+    c = cluster(tmp_path, text)
+    assert client_vars(c, c.hosts["rs1"])["lvs_cluster_key"] == b"k" * 256
+    from lvsdeploy.validate import validate
+    assert validate(c) == []
+    (tmp_path / "authkey").write_bytes(b"short")
+    (found,) = validate(c)
+    assert found.where == "lvs_storage_cluster: key_file" and "must be a file of 128 to 4096 bytes" in found.what
