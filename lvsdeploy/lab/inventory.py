@@ -1,6 +1,7 @@
 """The inventory a lab hands to lvsdeploy: ready to apply, with the lab's key and known_hosts."""
 
 import copy
+import os
 from pathlib import Path
 
 import yaml
@@ -109,10 +110,11 @@ CLUSTER_FS_TYPES = ("gfs2", "ocfs2")
 CLUSTER_SHARE = {"name": "cluster", "device": f"/dev/disk/by-id/virtio-{STORAGE_DISK}", "mount": "/var/www/html/cluster"}
 
 
-def cluster_fs_data(data: dict, fstype: str) -> dict:
+def cluster_fs_data(data: dict, fstype: str, key_file: Path) -> dict:
     body = copy.deepcopy(data)
     server = next(iter(body["all"]["children"]["storage"]["hosts"]))
     body["all"]["vars"]["lvs_shared_storage"].append({**CLUSTER_SHARE, "type": fstype, "server": server})
+    body["all"]["vars"]["lvs_storage_cluster"] = {"key_file": str(key_file)}
     return body
 
 
@@ -120,7 +122,11 @@ def cluster_fs_inventory(lab_dir: Path, fstype: str) -> Path:
     """Write (beside inventory.yml) and return the lab's inventory with a `fstype` share on the storage disk."""
     path = lab_dir / f"inventory-{fstype}.yml"
     header = f"# Written by `lvsdeploy lab inventory --cluster-fs {fstype}` from inventory.yml.\n"
-    data = cluster_fs_data(yaml.safe_load((lab_dir / "inventory.yml").read_text()), fstype)
+    key = lab_dir / "corosync-authkey"
+    if not key.exists():   # what corosync-keygen makes: 256 random bytes
+        key.write_bytes(os.urandom(256))
+        key.chmod(0o600)
+    data = cluster_fs_data(yaml.safe_load((lab_dir / "inventory.yml").read_text()), fstype, key)
     path.write_text(header + yaml.safe_dump(data, sort_keys=False))
     return path
 
