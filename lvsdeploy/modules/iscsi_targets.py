@@ -20,7 +20,7 @@ SAVED = "/etc/rtslib-fb-target/saveconfig.json"
 
 # argv: "ensure" SPEC_JSON | "remove" IQN BACKSTORE. Idempotent, so a half-done apply is finished by the next.
 LIO_TOOL = r'''
-import json, sys
+import json, os, sys
 from rtslib_fb import (BlockStorageObject, FabricModule, FileIOStorageObject, LUN, MappedLUN, NetworkPortal,
                        NodeACL, RTSRoot, Target, TPG)
 root, fabric = RTSRoot(), FabricModule("iscsi")
@@ -30,7 +30,8 @@ if sys.argv[1] == "ensure":
     w = json.loads(sys.argv[2])
     so = store(w["backstore"])
     if so is None:
-        so = (FileIOStorageObject(w["backstore"], w["device"], size=w["size"]) if w["size"]
+        # a file-backed LUN: the file exists already (cluster_filesystem made it), its size in bytes
+        so = (FileIOStorageObject(w["backstore"], w["device"], size=os.path.getsize(w["device"])) if w["size"]
               else BlockStorageObject(w["backstore"], dev=w["device"]))
     target = Target(fabric, w["iqn"])
     tpg = TPG(target, 1)
