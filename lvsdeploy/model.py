@@ -350,7 +350,8 @@ class Failover(_Located):
         return self.virtual_router_id if self.sync_id is None else self.sync_id
 
 
-IqnPrefix = Annotated[str, Field(strict=True, pattern=r"^iqn\.[0-9]{4}-[0-9]{2}(\.[a-z0-9-]+){2,}$", max_length=160)]
+IqnPrefix = Annotated[str, Field(strict=True, pattern=r"^iqn\.[0-9]{4}-(0[1-9]|1[0-2])(\.[a-z0-9-]+){2,}$",
+                                 max_length=160)]
 ClusterName = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]{1,15}$")]
 
 

@@ -433,9 +433,18 @@ def block_shares(cluster: Cluster) -> list[Problem]:
                 "lvs_storage_cluster: key_file", f"{path} must be a file of {KEY_BYTES[0]} to {KEY_BYTES[1]} bytes "
                 f"(corosync-keygen -k {key} makes one), got {'no file' if size is None else f'{size} bytes'}"))
     stacks: dict[str, Share] = {}
+    folded: dict[tuple[str, str], Share] = {}
+    if any(s.type == "ocfs2" for s in cluster.shares) and not cluster.storage_cluster.name.isalnum():
+        problems.append(cluster.storage_cluster.origin.at("name").problem(
+            "lvs_storage_cluster: name", f"o2cb takes letters and digits only, got {cluster.storage_cluster.name!r}"))
     for share in cluster.shares:
         if not share.is_block:
             continue
+        # IQNs fold case and '_': two names that fold alike would be one target
+        first = folded.setdefault((share.server, share.name.lower().replace("_", "-")), share)
+        if first is not share:
+            problems.append(_share(share, "name", f"names the same iSCSI target as share {first.name} "
+                                                  "(IQNs ignore case, and '_' becomes '-')"))
         clients = share.clients or []
         if share.type == "gfs2" and not GFS2_FS_NAME.match(share.name):
             problems.append(_share(share, "name", "a gfs2 share's name is its lock table name: at most 30 letters, "

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 TARGET_ROOT = "/sys/kernel/config/target"
 
-# One line per fact: "tpg IQN TPGT ENABLED", "portal IQN TPGT IP:PORT", "acl IQN TPGT INITIATOR",
+# One line per fact: "tpg IQN TPGT ENABLED AUTHENTICATION", "portal IQN TPGT IP:PORT", "acl IQN TPGT INITIATOR",
 # "lun IQN TPGT LUN BACKSTORE" and "backstore BACKSTORE PATH", BACKSTORE being "iblock_0/NAME".
 TARGET_SNIPPET = f"""t={TARGET_ROOT}
 for g in "$t"/iscsi/*/tpgt_*; do
   [ -d "$g" ] || continue
   q=${{g%/tpgt_*}}; q=${{q##*/}}; n=${{g##*/tpgt_}}
-  echo "tpg $q $n $(cat "$g/enable" 2>/dev/null)"
+  echo "tpg $q $n $(cat "$g/enable" 2>/dev/null) $(cat "$g/attrib/authentication" 2>/dev/null)"
   for x in "$g"/np/*; do [ -e "$x" ] && echo "portal $q $n ${{x##*/}}"; done
   for x in "$g"/acls/*; do [ -d "$x" ] && echo "acl $q $n ${{x##*/}}"; done
   for l in "$g"/lun/lun_*; do
@@ -37,6 +37,7 @@ true"""
 @dataclass
 class Tpg:
     enabled: bool = False
+    chap: bool = False                                      # attrib/authentication: CHAP demanded of initiators
     portals: set[str] = field(default_factory=set)          # "10.20.0.5:3260"
     acls: set[str] = field(default_factory=set)             # initiator IQNs
     luns: dict[int, str] = field(default_factory=dict)      # LUN number -> backstore "iblock_0/NAME"
@@ -72,7 +73,8 @@ def parse_targets(text: str) -> IscsiTargets:
         if len(parts) >= 3 and parts[0] in ("tpg", "portal", "acl", "lun") and parts[2].isdigit():
             tpg = found.tpgs.setdefault((parts[1], int(parts[2])), Tpg())
             if parts[0] == "tpg":
-                tpg.enabled = parts[3:] == ["1"]
+                tpg.enabled = parts[3:4] == ["1"]
+                tpg.chap = parts[4:5] == ["1"]
             elif parts[0] == "portal" and len(parts) == 4:
                 tpg.portals.add(parts[3])
             elif parts[0] == "acl" and len(parts) == 4:

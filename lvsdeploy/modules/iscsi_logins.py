@@ -59,7 +59,9 @@ def plan(args: dict, facts) -> list[Change]:
     changes = _name_change(a["initiator"], facts) if a["wanted"] else []
     for target, portal in a["wanted"]:
         node = state.nodes.get((target, portal))
-        where = f"-T {q(target)} -p {q(portal)}"
+        # the portal group (1, as lvsdeploy's targets have) makes open-iscsi write the record as
+        # nodes/IQN/IP,PORT,1/default, which the facts read; without it the record is a plain file
+        where = f"-T {q(target)} -p {q(portal + ',1')}"
         commands, diff = [], []
         if node is None:
             commands.append(f"iscsiadm -m node {where} -o new >/dev/null")
@@ -83,7 +85,7 @@ def _removals(a: dict, state) -> list[Change]:
     for target, portal in sorted((set(state.nodes) | state.sessions) - set(a["wanted"])):
         if not target.startswith(a["prefix"]):
             continue
-        where = f"-T {q(target)} -p {q(portal)}"
+        where = f"-T {q(target)} -p {q(portal)}"   # any portal group: records of other tools too
         commands = []
         if (target, portal) in state.sessions:
             commands.append(f"iscsiadm -m node {where} --logout >/dev/null")

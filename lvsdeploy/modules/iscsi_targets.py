@@ -48,6 +48,8 @@ if sys.argv[1] == "ensure":
         acl = NodeACL(tpg, wwn)
         if not any(m.mapped_lun == 0 for m in acl.mapped_luns):
             MappedLUN(acl, 0, lun)
+    # ACLs by initiator name, no CHAP: the kernel's default (1) would demand CHAP of every initiator
+    tpg.set_attribute("authentication", "0")
     tpg.set_attribute("generate_node_acls", "0")
     tpg.set_attribute("demo_mode_write_protect", "1")
     tpg.enable = True
@@ -104,6 +106,9 @@ def _differences(w: dict, targets) -> list[str]:
         lines.append(f"- initiator {gone}")
     for new in sorted(set(w["initiators"]) - tpg.acls):
         lines.append(f"+ initiator {new}")
+    if tpg.chap:
+        lines.append("- CHAP demanded")
+        lines.append("+ initiators admitted by name (ACL), no CHAP")
     if not tpg.enabled:
         lines.append("+ enabled")
     return lines

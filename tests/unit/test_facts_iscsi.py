@@ -5,7 +5,7 @@ from lvsdeploy.facts.iscsi import parse_initiator, parse_targets
 
 IQN = "iqn.2026-11.io.lvsdeploy:storage1.content"
 
-TARGETS = f"""tpg {IQN} 1 1
+TARGETS = f"""tpg {IQN} 1 1 0
 portal {IQN} 1 10.20.0.5:3260
 acl {IQN} 1 iqn.2026-11.io.lvsdeploy:rs1
 acl {IQN} 1 iqn.2026-11.io.lvsdeploy:rs2
@@ -18,7 +18,8 @@ backstore fileio_1/other /srv/luns/other.img
 def test_targets_from_configfs():
     found = parse_targets(TARGETS)
     tpg = found.tpgs[(IQN, 1)]
-    assert tpg.enabled and tpg.portals == {"10.20.0.5:3260"}
+    assert tpg.enabled and not tpg.chap and tpg.portals == {"10.20.0.5:3260"}
+    assert parse_targets(f"tpg {IQN} 1 0 1").tpgs[(IQN, 1)].chap
     assert tpg.acls == {"iqn.2026-11.io.lvsdeploy:rs1", "iqn.2026-11.io.lvsdeploy:rs2"}
     assert tpg.luns == {0: "iblock_0/lvs_content"}
     assert found.backstore_of("/srv/luns/other.img") == "fileio_1/other"

@@ -15,7 +15,7 @@ IQN = PREFIX + "content"
 DEV = "/dev/disk/by-id/virtio-lvs-lun0"
 WANTED = {"iqn": IQN, "backstore": "lvs_content", "device": DEV, "portal": "10.20.0.5:3260",
           "initiators": ["iqn.2026-11.io.lvsdeploy:rs1", "iqn.2026-11.io.lvsdeploy:rs2"]}
-AS_WANTED = f"""tpg {IQN} 1 1
+AS_WANTED = f"""tpg {IQN} 1 1 0
 portal {IQN} 1 10.20.0.5:3260
 acl {IQN} 1 iqn.2026-11.io.lvsdeploy:rs1
 acl {IQN} 1 iqn.2026-11.io.lvsdeploy:rs2
@@ -76,3 +76,8 @@ def test_a_device_exported_by_another_backstore_stops_the_plan():
 def test_an_iqn_outside_the_prefix_is_refused():
     with pytest.raises(ModuleError, match="is not under prefix"):
         plan(args({**WANTED, "iqn": "iqn.2003-01.org.other:x"}), facts(""))
+
+
+def test_a_target_demanding_chap_is_set_to_admit_by_acl():
+    (change,) = plan(args(WANTED), facts(AS_WANTED.replace(f"tpg {IQN} 1 1 0", f"tpg {IQN} 1 1 1")))
+    assert change.diff == ("- CHAP demanded", "+ initiators admitted by name (ACL), no CHAP")
