@@ -45,8 +45,9 @@ def mkfs_command(a: dict) -> str:
 
 
 def _blank_guard(device: str) -> str:
-    """Holds while blkid's probe still finds nothing (exit 2) on the device."""
-    return f"blkid -p {q(device)} >/dev/null 2>&1; [ $? -eq 2 ]"
+    """Holds while blkid's probe still finds nothing (exit 2) on the device. One && / || list: the script runs
+    under set -e, and its guards are `GUARD || note-stale`."""
+    return f"{{ blkid -p {q(device)} >/dev/null 2>&1 && false || [ $? -eq 2 ]; }}"
 
 
 def plan(args: dict, facts) -> list[Change]:

@@ -20,7 +20,17 @@ def test_a_blank_device_gets_its_filesystem_guarded_by_a_fresh_probe():
     (change,) = plan(GFS2, facts("probed 2\n"))
     assert change.diff == (f"+ would create a gfs2 filesystem on {DEV} (lock table lvs:content, 2 journals)",)
     assert change.commands == (f"mkfs.gfs2 -O -p lock_dlm -t lvs:content -j 2 {DEV}",)
-    assert change.guards == (f"blkid -p {DEV} >/dev/null 2>&1; [ $? -eq 2 ]",)
+    assert change.guards == (f"{{ blkid -p {DEV} >/dev/null 2>&1 && false || [ $? -eq 2 ]; }}",)
+
+
+def test_the_blank_guard_holds_only_for_blkids_nothing_found_under_set_e(tmp_path):
+    import subprocess
+    from lvsdeploy.modules.cluster_filesystem import _blank_guard
+    guard = _blank_guard(DEV).replace(f"blkid -p {DEV}", "sh -c 'exit $CODE'")
+    for code, holds in (("2", True), ("0", False), ("1", False)):
+        script = f"set -e; {guard} || echo stale; echo end"
+        out = subprocess.run(["sh", "-c", script], env={"CODE": code}, capture_output=True, text=True).stdout
+        assert out == ("end\n" if holds else "stale\nend\n"), (code, out)
 
 
 def test_ocfs2_names_its_cluster_and_slots():
