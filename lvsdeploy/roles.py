@@ -137,6 +137,7 @@ def render(value: Any, variables: dict) -> Any:
 def expand(role: Role, task: Task, variables: dict) -> list[RenderedTask]:
     """One task -> zero (when is false), one, or one per loop item, with arguments rendered."""
     scope = {**role.defaults, **variables, "omit": OMIT}
+    scope["lookup"] = _lookup(role.name, scope)
     where = f"role {role.name}: task {task.name!r}"
     try:
         items = render(task.loop, scope) if task.loop is not None else [None]
@@ -164,6 +165,16 @@ def _item_label(item) -> str:
     if isinstance(item, dict):
         return str(item["key"]) if "key" in item else " ".join(str(v) for v in item.values())
     return str(item)
+
+
+def _lookup(role: str, variables: dict):
+    """Ansible's `lookup('template', 'x.j2')`: a template of the role, rendered, as a task's argument (a module
+    that must compare a file's content before the `template:` task writes it)."""
+    def lookup(kind: str, src: str) -> str:
+        if kind != "template":
+            raise RoleError(f"role {role}: lookup({kind!r}, ...): only lookup('template', NAME) is supported")
+        return _templates(role).get_template(src).render(variables)
+    return lookup
 
 
 def _template_to_file(role: str, args: dict, variables: dict) -> dict:

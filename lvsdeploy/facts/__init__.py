@@ -96,6 +96,11 @@ class Mount:
     opts: str
 
 
+def _iscsi():
+    from lvsdeploy.facts import iscsi   # facts.iscsi imports nothing from here; late only to keep this file first
+    return iscsi
+
+
 @dataclass
 class HostFacts:
     hostname: str = ""
@@ -110,8 +115,8 @@ class HostFacts:
     ipvs: IpvsTable | None = None  # None: ip_vs not loaded, or ipvsadm missing (see notes)
     mounts: list[Mount] = field(default_factory=list)
     devices: dict = field(default_factory=dict)       # path -> blockdev.BlockDevice, for the paths asked for
-    iscsi_targets: Any = None                           # iscsi.IscsiTargets (LIO, from configfs)
-    iscsi_initiator: Any = None                         # iscsi.IscsiInitiator (open-iscsi records, sessions)
+    iscsi_targets: Any = field(default_factory=lambda: _iscsi().IscsiTargets())          # LIO, from configfs
+    iscsi_initiator: Any = field(default_factory=lambda: _iscsi().IscsiInitiator())      # open-iscsi records, sessions
     notes: list[str] = field(default_factory=list)  # things the reader could not see, said plainly
 
     def interface_with(self, ip) -> list[tuple[Interface, IPv4Interface]]:

@@ -9,14 +9,20 @@ from dataclasses import dataclass, field
 TARGET_ROOT = "/sys/kernel/config/target"
 
 # One line per fact: "tpg IQN TPGT ENABLED AUTHENTICATION", "portal IQN TPGT IP:PORT", "acl IQN TPGT INITIATOR",
-# "lun IQN TPGT LUN BACKSTORE" and "backstore BACKSTORE PATH", BACKSTORE being "iblock_0/NAME".
+# "session IQN TPGT INITIATOR", "lun IQN TPGT LUN BACKSTORE" and "backstore BACKSTORE PATH", BACKSTORE being
+# "iblock_0/NAME". A session line: the ACL's info file does not say "No active iSCSI Session" (an unreadable one
+# counts as logged in, so that nothing is removed from under a client).
 TARGET_SNIPPET = f"""t={TARGET_ROOT}
 for g in "$t"/iscsi/*/tpgt_*; do
   [ -d "$g" ] || continue
   q=${{g%/tpgt_*}}; q=${{q##*/}}; n=${{g##*/tpgt_}}
   echo "tpg $q $n $(cat "$g/enable" 2>/dev/null) $(cat "$g/attrib/authentication" 2>/dev/null)"
   for x in "$g"/np/*; do [ -e "$x" ] && echo "portal $q $n ${{x##*/}}"; done
-  for x in "$g"/acls/*; do [ -d "$x" ] && echo "acl $q $n ${{x##*/}}"; done
+  for x in "$g"/acls/*; do
+    [ -d "$x" ] || continue
+    echo "acl $q $n ${{x##*/}}"
+    case "$(head -n 1 "$x/info" 2>/dev/null)" in "No active iSCSI Session"*) ;; *) echo "session $q $n ${{x##*/}}";; esac
+  done
   for l in "$g"/lun/lun_*; do
     for x in "$l"/*; do [ -L "$x" ] && b=$(readlink -f "$x") && echo "lun $q $n ${{l##*/lun_}} ${{b#$t/core/}}"; done
   done
@@ -40,6 +46,7 @@ class Tpg:
     chap: bool = False                                      # attrib/authentication: CHAP demanded of initiators
     portals: set[str] = field(default_factory=set)          # "10.20.0.5:3260"
     acls: set[str] = field(default_factory=set)             # initiator IQNs
+    sessions: set[str] = field(default_factory=set)         # those of them logged in now
     luns: dict[int, str] = field(default_factory=dict)      # LUN number -> backstore "iblock_0/NAME"
 
 
@@ -70,7 +77,7 @@ def parse_targets(text: str) -> IscsiTargets:
     found = IscsiTargets()
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[0] in ("tpg", "portal", "acl", "lun") and parts[2].isdigit():
+        if len(parts) >= 3 and parts[0] in ("tpg", "portal", "acl", "session", "lun") and parts[2].isdigit():
             tpg = found.tpgs.setdefault((parts[1], int(parts[2])), Tpg())
             if parts[0] == "tpg":
                 tpg.enabled = parts[3:4] == ["1"]
@@ -79,6 +86,8 @@ def parse_targets(text: str) -> IscsiTargets:
                 tpg.portals.add(parts[3])
             elif parts[0] == "acl" and len(parts) == 4:
                 tpg.acls.add(parts[3])
+            elif parts[0] == "session" and len(parts) == 4:
+                tpg.sessions.add(parts[3])
             elif parts[0] == "lun" and len(parts) == 5 and parts[3].isdigit():
                 tpg.luns[int(parts[3])] = parts[4]
         elif len(parts) == 3 and parts[0] == "backstore":

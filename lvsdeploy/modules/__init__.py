@@ -13,7 +13,9 @@ from types import ModuleType
 from lvsdeploy.modules import (
     boot_file,
     cluster_filesystem,
+    cluster_stack_cleanup,
     command,
+    corosync_restart,
     file,
     ip_address,
     ip_link,
@@ -23,6 +25,7 @@ from lvsdeploy.modules import (
     iscsi_targets,
     kernel_module,
     mounts,
+    node_name,
     package,
     service,
     sysctl,
@@ -32,7 +35,8 @@ from lvsdeploy.modules.base import Change, FactsRequest, ModuleError
 MODULES: dict[str, ModuleType] = {
     m.NAME: m
     for m in (package, kernel_module, sysctl, file, ip_address, ip_route, ip_link, service, command, ipvs, mounts,
-              boot_file, iscsi_targets, iscsi_logins, cluster_filesystem)
+              boot_file, iscsi_targets, iscsi_logins, cluster_filesystem, corosync_restart, cluster_stack_cleanup,
+              node_name)
 }
 
 __all__ = ["MODULES", "Change", "FactsRequest", "ModuleError"]

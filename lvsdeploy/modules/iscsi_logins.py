@@ -45,7 +45,7 @@ def _name_change(initiator: str, facts) -> list[Change]:
         return []
     old = fact.content.decode(errors="replace").strip() if fact is not None and fact.content else "none"
     return [Change(f"file {INITIATOR_FILE}", (f"- {old}", f"+ InitiatorName={initiator}"),
-                   (f"mkdir -p /etc/iscsi", f"printf '%s\\n' {q('InitiatorName=' + initiator)} > {INITIATOR_FILE}",
+                   ("mkdir -p /etc/iscsi", f"printf '%s\\n' {q('InitiatorName=' + initiator)} > {INITIATOR_FILE}",
                     # iscsid reads the name when it starts; a running session keeps going across the restart
                     "systemctl restart iscsid.service"),
                    guards=file_guard(INITIATOR_FILE, fact))]

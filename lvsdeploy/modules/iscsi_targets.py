@@ -7,6 +7,10 @@ D-Bus (targetcli needs a running system bus). The whole LIO configuration is the
 
 With `purge`, a target whose IQN starts with `prefix` and that is no longer wanted is deleted with its
 backstore; the device or file and the data on it stay. Targets of other IQNs are never touched.
+
+Nothing is removed from under a client that is logged in: storage nodes apply before real servers, so a
+target (or an initiator's ACL) that left the inventory while a client still has a session stays until a later
+apply, after that client has unmounted and logged out; plan says so in a note.
 """
 
 from __future__ import annotations
@@ -29,20 +33,27 @@ def store(name):
 if sys.argv[1] == "ensure":
     w = json.loads(sys.argv[2])
     so = store(w["backstore"])
+    if so is not None and so.udev_path != w["device"]:
+        so.delete()     # ours by name but pointing elsewhere; rtslib removes the LUNs using it first
+        so = None
     if so is None:
         # a file-backed LUN: the file exists already (cluster_filesystem made it), its size in bytes
         so = (FileIOStorageObject(w["backstore"], w["device"], size=os.path.getsize(w["device"])) if w["size"]
               else BlockStorageObject(w["backstore"], dev=w["device"]))
     target = Target(fabric, w["iqn"])
     tpg = TPG(target, 1)
-    lun = next((l for l in tpg.luns if l.lun == 0), None) or LUN(tpg, 0, so)
+    lun = next((l for l in tpg.luns if l.lun == 0), None)
+    if lun is not None and lun.storage_object.name != so.name:
+        lun.delete()
+        lun = None
+    lun = lun or LUN(tpg, 0, so)
     ip, port = w["portal"].rsplit(":", 1)
     for p in list(tpg.network_portals):
         if (p.ip_address, p.port) != (ip, int(port)):
             p.delete()
     NetworkPortal(tpg, ip, int(port))
     for acl in list(tpg.node_acls):
-        if acl.node_wwn not in w["initiators"]:
+        if acl.node_wwn not in w["initiators"] + w["keep"]:
             acl.delete()
     for wwn in w["initiators"]:
         acl = NodeACL(tpg, wwn)
@@ -102,7 +113,7 @@ def _differences(w: dict, targets) -> list[str]:
     if tpg.portals != {w["portal"]}:
         lines.append(f"- portals {', '.join(sorted(tpg.portals)) or 'none'}")
         lines.append(f"+ portals {w['portal']}")
-    for gone in sorted(tpg.acls - set(w["initiators"])):
+    for gone in sorted(tpg.acls - set(w["initiators"]) - tpg.sessions):
         lines.append(f"- initiator {gone}")
     for new in sorted(set(w["initiators"]) - tpg.acls):
         lines.append(f"+ initiator {new}")
@@ -125,13 +136,38 @@ def plan(args: dict, facts) -> list[Change]:
                               f"lvsdeploy's; remove it or name another device")
         lines = _differences(w, targets)
         if lines:
+            tool = dict(w, keep=sorted(_logged_in_leaving(w, targets)))
             changes.append(Change(f"iscsi target {iqn}", tuple(lines),
-                                  (f"python3 -c {q(LIO_TOOL)} ensure {q(json.dumps(w, sort_keys=True))}",)))
+                                  (f"python3 -c {q(LIO_TOOL)} ensure {q(json.dumps(tool, sort_keys=True))}",)))
     if a["purge"]:
         for (iqn, _), tpg in sorted(targets.tpgs.items()):
-            if iqn.startswith(a["prefix"]) and iqn not in a["wanted"]:
+            if iqn.startswith(a["prefix"]) and iqn not in a["wanted"] and not tpg.sessions:
                 backstore = tpg.luns.get(0, "")
                 device = targets.backstores.get(backstore, "no LUN")
                 changes.append(Change(f"iscsi target {iqn}", (f"- target {iqn} (LUN 0 = {device}; its data stays)",),
                                       (f"python3 -c {q(LIO_TOOL)} remove {q(iqn)} {q(backstore.split('/', 1)[-1])}",)))
     return changes
+
+
+def _logged_in_leaving(w: dict, targets) -> set[str]:
+    """Initiators that left a wanted target's list but are still logged in: their ACLs stay for now."""
+    tpg = targets.tpgs.get((w["iqn"], 1))
+    return (tpg.acls & tpg.sessions) - set(w["initiators"]) if tpg else set()
+
+
+def notes(args: dict, facts) -> list[str]:
+    """What stays for now because a client is still logged in (removed by an apply after it logs out)."""
+    a = _args(args)
+    said = []
+    for (iqn, _), tpg in sorted(facts.iscsi_targets.tpgs.items()):
+        if not iqn.startswith(a["prefix"]):
+            continue
+        if iqn not in a["wanted"] and a["purge"] and tpg.sessions:
+            said.append(f"iscsi target {iqn} stays while {', '.join(sorted(tpg.sessions))} "
+                        f"{'is' if len(tpg.sessions) == 1 else 'are'} logged in: the next apply after they log out "
+                        f"removes it")
+        elif iqn in a["wanted"]:
+            for initiator in sorted(_logged_in_leaving(a["wanted"][iqn], facts.iscsi_targets)):
+                said.append(f"iscsi target {iqn} keeps {initiator}'s ACL while it is logged in: the next apply "
+                            f"after it logs out removes it")
+    return said

@@ -6,9 +6,14 @@ Figures go to the test output and to ~/.cache/lvsdeploy/results/cluster_fs.txt.
 
 from __future__ import annotations
 
+import subprocess
 import time
+import uuid
 from pathlib import Path
 
+from rich.console import Console
+
+from lvsdeploy.lab import control
 from lvsdeploy.lab.inventory import CLUSTER_SHARE
 
 from . import health_checks
@@ -67,8 +72,140 @@ def concurrent_writes_intact(lab: str, fstype: str) -> None:
     assert count == 2 * FILES_EACH and sums["rs1"] == sums["rs2"]
 
 
-def ssh_background(lab: str, host: str, command: str):
-    import subprocess
+def ssh_background(lab: str, host: str, command: str, out=subprocess.DEVNULL) -> subprocess.Popen:
+    return subprocess.Popen(control.ssh_argv(lab, host, [command]), stdout=out, text=True)
 
-    from lvsdeploy.lab import control
-    return subprocess.Popen(control.ssh_argv(lab, host, [command]), stdout=subprocess.DEVNULL)
+
+MOUNT_WAIT = 240     # seconds for a rebooted or restarted real server to log in, join and mount (TCG)
+STACK_UNITS = {"gfs2": ("corosync", "dlm"), "ocfs2": ("o2cb",)}
+STACK_FILES = {"gfs2": ("/etc/corosync/corosync.conf", "/etc/corosync/authkey", "/etc/dlm/dlm.conf"),
+               "ocfs2": ("/etc/ocfs2/cluster.conf", "/etc/default/o2cb")}
+
+
+def mounted(lab: str, host: str) -> str:
+    """`SOURCE FSTYPE` of the cluster share's mount on `host`, "" when none (or the host does not answer)."""
+    return ssh(lab, host, f"findmnt -n -o SOURCE,FSTYPE --mountpoint {MOUNT} || true", check=False).stdout.strip()
+
+
+def wait_mounted(lab: str, host: str, fstype: str) -> float:
+    """Seconds until `host` has the share mounted again by itself (its boot: login, cluster, fstab)."""
+    started = time.monotonic()
+    while not mounted(lab, host).endswith(fstype):
+        assert time.monotonic() - started < MOUNT_WAIT, f"{host}: {MOUNT} not mounted {MOUNT_WAIT} s after its boot"
+        time.sleep(2)
+    return time.monotonic() - started
+
+
+class Writer:
+    """`host` writes a small file into MOUNT/DIR every 0.2 s for `seconds`, each holding the time it was written
+    (the guest's own clock); the longest gap between two writes is how long writes stalled."""
+
+    def __init__(self, lab: str, host: str, directory: str, seconds: int):
+        self.lab, self.host, self.directory = lab, host, f"{MOUNT}/{directory}"
+        script = (f"mkdir -p {self.directory} && end=$(($(date +%s)+{seconds})); i=0; "
+                  f"while [ $(date +%s) -lt $end ]; do i=$((i+1)); date +%s.%N > {self.directory}/{host}-$i; "
+                  "sleep 0.2; done; echo $i")
+        self.proc = ssh_background(lab, host, script, out=subprocess.PIPE)
+
+    def finish(self) -> tuple[int, float]:
+        """(files written, longest gap in seconds)"""
+        written = int(self.proc.communicate(timeout=600)[0].strip() or 0)
+        stamps = sorted(float(x) for x in ssh(self.lab, self.host, f"cat {self.directory}/{self.host}-*").stdout.split())
+        gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+        return written, max(gaps, default=0.0)
+
+
+def realserver_rebooted_rejoins(lab_state, inventory: Path, fstype: str, made: str, rip_of) -> None:
+    """rs1 rebooted with no apply: rs2 serves the share's files and goes on writing all the while; rs1 comes back
+    logged in, in the cluster and mounted, reads what rs2 wrote meanwhile; plan is empty; same filesystem."""
+    lab = lab_state.name
+    token = uuid.uuid4().hex
+    ssh(lab, "rs2", f"printf %s {token} > {MOUNT}/reboot-{token}")
+    served = health_checks.RequestLoop(lab, rip_of("rs2"), 600, f"/cluster/reboot-{token}")
+    writer = Writer(lab, "rs2", f"reboot-{token}", 60)
+    started = time.monotonic()
+    control.reboot(Console(), lab, ["rs1"])
+    rebooted = time.monotonic() - started
+    back = wait_mounted(lab, "rs1", fstype)
+    written, stall = writer.finish()
+    served.stop()
+    record(f"{lab} {fstype}: rs1 rebooted (SSH after {rebooted:.0f} s, mounted {back:.0f} s later, no apply); "
+           f"rs2 meanwhile: {served}, {written} writes, longest gap {stall:.2f} s")
+    assert served.results and served.failed() == 0, f"rs2 failed to serve during rs1's reboot: {served}"
+    assert written > 0 and stall < 30, f"rs2's writes stalled {stall:.1f} s during rs1's (clean) reboot"
+    seen = ssh(lab, "rs1", f"ls {MOUNT}/reboot-{token} | wc -l").stdout.strip()
+    assert seen == str(written), f"rs1 sees {seen} of rs2's {written} files"
+    assert filesystem_uuid(lab) == made, "the filesystem changed"
+    assert cli("plan", str(inventory)).returncode == 0, "nothing to change after the reboot"
+
+
+def realserver_powered_off(lab_state, inventory: Path, fstype: str, rip_of) -> None:
+    """rs2's plug pulled while rs1 writes and serves: rs1's writes stall until the cluster has recovered rs2's
+    journal (measured), then go on; rs1 serves all the while. rs2 started again mounts with no apply."""
+    lab = lab_state.name
+    directory = f"poweroff-{uuid.uuid4().hex[:8]}"
+    ssh(lab, "rs1", f"mkdir -p {MOUNT}/{directory} && echo served > {MOUNT}/{directory}/page")
+    served = health_checks.RequestLoop(lab, rip_of("rs1"), 600, f"/cluster/{directory}/page")
+    writer = Writer(lab, "rs1", directory, 50)
+    time.sleep(5)
+    control.poweroff(Console(), lab, "rs2")
+    written, stall = writer.finish()
+    served.stop()
+    record(f"{lab} {fstype}: rs2 powered off while rs1 wrote every 0.2 s: longest write stall {stall:.2f} s, "
+           f"{written} writes in 50 s; rs1 served {served}")
+    assert written > 0 and stall < 45, f"rs1's writes stalled {stall:.1f} s (or never resumed)"
+    assert served.results and served.failed() == 0, f"rs1 failed to serve while rs2 was lost: {served}"
+    booted = control.start(Console(), lab, "rs2")
+    back = wait_mounted(lab, "rs2", fstype)
+    seen = ssh(lab, "rs2", f"ls {MOUNT}/{directory} | grep -c rs1-").stdout.strip()
+    record(f"{lab} {fstype}: rs2 started again: SSH after {booted:.0f} s, mounted {back:.0f} s later (no apply), "
+           f"sees {seen} of rs1's {written} files")
+    assert seen == str(written)
+    assert cli("plan", str(inventory)).returncode == 0, "nothing to change after rs2's return"
+
+
+def removed_keeps_data(lab_state, base: Path, inventory: Path, fstype: str, made: str) -> None:
+    """The share left the inventory: each real server unmounts it, logs out and loses the cluster stack lvsdeploy
+    set up (services stopped and disabled, its files gone); the storage node keeps the target while a client is
+    logged in (plan says so) and drops it at the next apply; the data stays on the LUN: the share brought back
+    mounts the same filesystem (no mkfs) with every file as it was."""
+    lab = lab_state.name
+    realservers = [v.name for v in lab_state.topology.vms if v.group == "realservers"]
+    sums = ssh(lab, "rs1", f"cd {MOUNT} && find . -type f | sort | xargs sha256sum").stdout
+    assert sums, "the share should hold the files of the earlier steps"
+
+    first = cli("apply", "--yes", str(base))
+    assert first.returncode == 0
+    assert "stays while" in first.stdout, "plan must say why the target stays for now"
+    for rs in realservers:
+        assert mounted(lab, rs) == "", f"{rs}: still mounted"
+        assert MOUNT not in ssh(lab, rs, "cat /etc/fstab").stdout, f"{rs}: fstab still names {MOUNT}"
+        sessions = ssh(lab, rs, "iscsiadm -m session 2>/dev/null; ls /etc/iscsi/nodes", check=False).stdout
+        assert ":storage1." not in sessions, f"{rs}: still logged in or recorded:\n{sessions}"
+        left = ssh(lab, rs, " ".join(f"test -e {f} && echo {f};" for f in STACK_FILES[fstype]) + " true").stdout
+        assert left.strip() == "", f"{rs}: lvsdeploy's cluster files remain: {left}"
+        for unit in STACK_UNITS[fstype]:
+            state = ssh(lab, rs, f"systemctl is-active {unit}; systemctl is-enabled {unit}", check=False).stdout.split()
+            assert state[:1] != ["active"] and "enabled" not in state, f"{rs}: {unit} {state}"
+    second = cli("apply", "--yes", "--detailed-exitcode", str(base))
+    assert second.returncode == 2 and "- target" in second.stdout, "the next apply removes the target"
+    assert "iqn" not in ssh(lab, "storage1", "ls /sys/kernel/config/target/iscsi 2>/dev/null | grep iqn || true").stdout
+    assert cli("plan", str(base)).returncode == 0
+    assert filesystem_uuid(lab) == made, "the filesystem must stay on the LUN"
+
+    back = cli("plan", str(inventory))
+    assert back.returncode == 2 and "would create" not in back.stdout, "the share brought back must not mkfs"
+    assert cli("apply", "--yes", str(inventory)).returncode == 0
+    for rs in realservers:
+        again = ssh(lab, rs, f"cd {MOUNT} && find . -type f | sort | xargs sha256sum").stdout
+        assert again == sums, f"{rs}: the files changed while the share was away"
+    assert filesystem_uuid(lab) == made
+    record(f"{lab} {fstype}: share removed (unmounted, logged out, stack and files gone; target at the next "
+           f"apply), brought back: same filesystem {made}, {len(sums.splitlines())} files intact")
+
+
+def leave(base: Path) -> None:
+    """The lab back to its own inventory (two applies: the target goes once the clients have logged out)."""
+    assert cli("apply", "--yes", str(base)).returncode == 0
+    assert cli("apply", "--yes", str(base)).returncode == 0
+    assert cli("plan", str(base)).returncode == 0

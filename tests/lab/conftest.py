@@ -60,3 +60,24 @@ def pair(request) -> Path:
     path = failover_inventory_path(lab.dir)
     failover_checks.pair_applied_one_director_at_a_time(lab, lab.name, path)
     return path
+
+
+@pytest.fixture(scope="class")
+def cluster_fs(request):
+    """The class's lab with its cluster filesystem share (CLUSTER_FS: gfs2 on DR, ocfs2 on TUN) applied once from
+    the converged lab: plan showed the mkfs, apply made it, the next plan is empty, verify passed. Its inventory,
+    type, the filesystem's UUID, and the lab's own inventory to go back to."""
+    fstype = getattr(request.cls, "CLUSTER_FS", None)
+    if fstype is None:
+        pytest.skip("a cluster filesystem is shown on the DR (gfs2) and TUN (ocfs2) labs")
+    from types import SimpleNamespace
+
+    from lvsdeploy.lab.inventory import cluster_fs_inventory
+
+    from . import cluster_fs_checks
+    lab = request.getfixturevalue("lab")
+    base = request.getfixturevalue("inventory")
+    request.getfixturevalue("converged")
+    path = cluster_fs_inventory(lab.dir, fstype)
+    made = cluster_fs_checks.applied_once_made_once(lab.name, path, fstype)
+    return SimpleNamespace(fstype=fstype, inventory=path, uuid=made, base=base, lab=lab)

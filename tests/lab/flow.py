@@ -20,7 +20,7 @@ from lvsdeploy.lab import control, paths
 from lvsdeploy.lab.inventory import UDP_WHOAMI_PORT
 from lvsdeploy.verify.checks import udp_probe_command
 
-from . import failover_checks, health_checks, installed, real_hosts, storage_checks
+from . import cluster_fs_checks, failover_checks, health_checks, installed, real_hosts, storage_checks
 from .lab import PROJECT_DIR, cli, edited_inventory, molecule, ssh, whoami_counts
 
 
@@ -223,6 +223,30 @@ class TopologyFlow:
     def _dr_only(self):
         if self.MODE != "dr":
             pytest.skip("shown once, on the DR lab")
+
+    # --- cluster filesystems (issue: gfs2/ocfs2 on an iSCSI LUN of the storage node): gfs2 on DR, ocfs2 on TUN ----
+    # The `cluster_fs` fixture applies the share once (plan shows the mkfs, the next plan is empty, verify passes);
+    # the last step takes it away again, so the steps after these see the lab's own inventory.
+    def test_cluster_fs_made_once_and_shared(self, cluster_fs):
+        assert cluster_fs.uuid
+        cluster_fs_checks.concurrent_writes_intact(self.LAB, cluster_fs.fstype)
+
+    def test_cluster_fs_realserver_rebooted_rejoins_without_apply(self, lab, cluster_fs):
+        self._dr_only()
+        cluster_fs_checks.realserver_rebooted_rejoins(lab, cluster_fs.inventory, cluster_fs.fstype, cluster_fs.uuid,
+                                                      lambda host: self.rip(lab, host))
+
+    def test_cluster_fs_realserver_powered_off(self, lab, cluster_fs):
+        self._dr_only()
+        cluster_fs_checks.realserver_powered_off(lab, cluster_fs.inventory, cluster_fs.fstype,
+                                                 lambda host: self.rip(lab, host))
+
+    def test_cluster_fs_removed_keeps_its_data(self, lab, cluster_fs):
+        try:
+            cluster_fs_checks.removed_keeps_data(lab, cluster_fs.base, cluster_fs.inventory, cluster_fs.fstype,
+                                                 cluster_fs.uuid)
+        finally:
+            cluster_fs_checks.leave(cluster_fs.base)
 
     def test_everything_survives_a_reboot_without_apply(self, lab, inventory, converged):
         control.reboot(Console(), self.LAB)

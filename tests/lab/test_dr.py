@@ -6,6 +6,7 @@ from .lab import ssh
 
 class TestDirectRouting(TopologyFlow):
     MODE = "dr"
+    CLUSTER_FS = "gfs2"   # on the storage node's second disk, exported over iSCSI (tests/lab/cluster_fs_checks.py)
     LAB = "ci-dr"
     DIRECTORS = 2   # director2 joins for the failover steps, which come last
     DRIFT = ("sysctl -q -w net.ipv4.conf.all.arp_ignore=0", "sysctl net.ipv4.conf.all.arp_ignore")

@@ -6,6 +6,7 @@ from .lab import ssh
 
 class TestTunnel(TopologyFlow):
     MODE = "tun"
+    CLUSTER_FS = "ocfs2"   # on the storage node's second disk, exported over iSCSI (tests/lab/cluster_fs_checks.py)
     LAB = "ci-tun"
     DRIFT = ("sysctl -q -w net.ipv4.conf.tunl0.rp_filter=1", "sysctl net.ipv4.conf.tunl0.rp_filter")
 

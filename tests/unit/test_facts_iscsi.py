@@ -21,6 +21,9 @@ def test_targets_from_configfs():
     assert tpg.enabled and not tpg.chap and tpg.portals == {"10.20.0.5:3260"}
     assert parse_targets(f"tpg {IQN} 1 0 1").tpgs[(IQN, 1)].chap
     assert tpg.acls == {"iqn.2026-11.io.lvsdeploy:rs1", "iqn.2026-11.io.lvsdeploy:rs2"}
+    assert tpg.sessions == set()
+    assert parse_targets(TARGETS + f"session {IQN} 1 iqn.2026-11.io.lvsdeploy:rs1").tpgs[(IQN, 1)].sessions == {
+        "iqn.2026-11.io.lvsdeploy:rs1"}
     assert tpg.luns == {0: "iblock_0/lvs_content"}
     assert found.backstore_of("/srv/luns/other.img") == "fileio_1/other"
     assert found.backstore_of("/dev/vdc") is None

@@ -13,7 +13,7 @@ def test_registry_lists_every_module_under_its_keyword():
     assert set(MODULES) == {
         "package", "kernel_module", "sysctl", "file", "ip_address", "ip_route",
         "ip_link", "service", "command", "ipvs", "mounts", "boot_file", "iscsi_targets", "iscsi_logins",
-        "cluster_filesystem",
+        "cluster_filesystem", "corosync_restart", "cluster_stack_cleanup", "node_name",
     }  # fmt: skip
     for name, module in MODULES.items():
         assert module.NAME == name

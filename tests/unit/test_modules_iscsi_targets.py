@@ -8,7 +8,7 @@ import pytest
 
 from lvsdeploy.facts.iscsi import parse_targets
 from lvsdeploy.modules import ModuleError
-from lvsdeploy.modules.iscsi_targets import plan
+from lvsdeploy.modules.iscsi_targets import notes, plan
 
 PREFIX = "iqn.2026-11.io.lvsdeploy:storage1."
 IQN = PREFIX + "content"
@@ -42,7 +42,7 @@ def test_a_new_target_is_one_command_with_the_whole_spec():
     (change,) = plan(args(WANTED), facts(""))
     assert change.resource == f"iscsi target {IQN}"
     assert change.diff[0].startswith(f"+ target {IQN}: LUN 0 = {DEV}, portal 10.20.0.5:3260")
-    assert spec_of(change) == {**WANTED, "size": None}
+    assert spec_of(change) == {**WANTED, "size": None, "keep": []}
 
 
 def test_as_wanted_plans_nothing():
@@ -81,3 +81,26 @@ def test_an_iqn_outside_the_prefix_is_refused():
 def test_a_target_demanding_chap_is_set_to_admit_by_acl():
     (change,) = plan(args(WANTED), facts(AS_WANTED.replace(f"tpg {IQN} 1 1 0", f"tpg {IQN} 1 1 1")))
     assert change.diff == ("- CHAP demanded", "+ initiators admitted by name (ACL), no CHAP")
+
+
+LOGGED_IN = AS_WANTED + f"session {IQN} 1 iqn.2026-11.io.lvsdeploy:rs2\n"
+
+
+def test_a_target_with_a_client_logged_in_stays_until_it_has_logged_out():
+    # storage nodes apply before real servers: removing it now would pull the LUN from under a mounted client
+    assert plan(args(), facts(LOGGED_IN)) == []
+    (note,) = notes(args(), facts(LOGGED_IN))
+    assert note.startswith(f"iscsi target {IQN} stays while iqn.2026-11.io.lvsdeploy:rs2 is logged in")
+    assert notes(args(), facts(AS_WANTED)) == []
+
+
+def test_a_logged_in_initiator_leaving_keeps_its_acl_for_now():
+    wanted = {**WANTED, "initiators": ["iqn.2026-11.io.lvsdeploy:rs1", "iqn.2026-11.io.lvsdeploy:rs3"]}
+    (change,) = plan(args(wanted), facts(LOGGED_IN))
+    assert change.diff == ("+ initiator iqn.2026-11.io.lvsdeploy:rs3",)
+    assert spec_of(change)["keep"] == ["iqn.2026-11.io.lvsdeploy:rs2"]
+    (note,) = notes(args(wanted), facts(LOGGED_IN))
+    assert "keeps iqn.2026-11.io.lvsdeploy:rs2's ACL while it is logged in" in note
+    # nothing else to change: the ACL waiting for its logout is no change at all
+    only_rs1 = {**WANTED, "initiators": ["iqn.2026-11.io.lvsdeploy:rs1"]}
+    assert plan(args(only_rs1), facts(LOGGED_IN)) == []
