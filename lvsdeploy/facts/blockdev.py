@@ -16,6 +16,7 @@ class BlockDevice:
     probed: bool = False        # blkid ran and answered (0: something found, 2: nothing found)
     signature: dict[str, str] = field(default_factory=dict)   # TYPE, UUID, LABEL, PTTYPE, ... as blkid says
     realpath: str | None = None   # what a /dev/disk/by-* link points to: the name /proc/self/mounts shows
+    journals: int | None = None   # a gfs2's journals or an ocfs2's node slots, when the tools could count them
 
     @property
     def blank(self) -> bool:
@@ -41,7 +42,17 @@ def devices_snippet(paths: set[str]) -> str:
         lines.append(f"echo \"realpath $(readlink -f {q(path)})\"")
         lines.append(f"if [ -b {q(path)} ] || [ -f {q(path)} ]; then blkid -p -o export {q(path)} 2>/dev/null; "
                      "echo \"probed $?\"; else echo missing; fi")
+        lines.append(_JOURNALS.format(dev=q(path)))
     return "\n".join(lines)
+
+
+# A cluster filesystem's journals (gfs2: jindex's journalN files; ocfs2: its node slots), read from the device
+# itself; a read, safe while clients have it mounted. Nothing printed when the tools are missing.
+_JOURNALS = ("case \"$(blkid -p -s TYPE -o value {dev} 2>/dev/null)\" in "
+             "gfs2) command -v gfs2_edit >/dev/null && echo \"journals $(gfs2_edit -p jindex {dev} 2>/dev/null | "
+             "grep -c 'File *journal[0-9]*$')\";; "
+             "ocfs2) command -v tunefs.ocfs2 >/dev/null && echo \"journals $(tunefs.ocfs2 -Q '%N' {dev} 2>/dev/null)\";; "
+             "esac")
 
 
 def parse_devices(text: str) -> dict[str, BlockDevice]:
@@ -54,6 +65,9 @@ def parse_devices(text: str) -> dict[str, BlockDevice]:
             continue
         elif line.startswith("realpath "):
             current.realpath = line[len("realpath "):] or None
+        elif line.startswith("journals "):
+            count = line.split()[1:2]
+            current.journals = int(count[0]) if count and count[0].isdigit() and int(count[0]) > 0 else None
         elif line == "missing":
             current.exists = False
         elif line.startswith("probed "):

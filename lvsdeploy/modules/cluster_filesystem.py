@@ -79,4 +79,12 @@ def plan(args: dict, facts) -> list[Change]:
         raise ModuleError(f"{NAME}: {a['device']} is a gfs2 filesystem with lock table {dev.signature['LABEL']}, "
                           f"not {a['cluster']}:{a['name']}; clients could not mount it (tunegfs2 -o locktable=... "
                           "changes it while no node has it mounted)")
+    if dev.journals is not None and dev.journals < a["journals"]:
+        # each node that mounts needs its own journal (slot): a client beyond them could not mount
+        add = (f"`gfs2_jadd -j {a['journals'] - dev.journals} MOUNTPOINT` on a client that has it mounted"
+               if a["fstype"] == "gfs2" else
+               f"`tunefs.ocfs2 -N {a['journals']} {a['device']}` on a client with the o2cb cluster online")
+        raise ModuleError(f"{NAME}: the {a['fstype']} filesystem on {a['device']} has {dev.journals} journals and its "
+                          f"clients need {a['journals']}; lvsdeploy does not add journals yet: run {add}, then "
+                          "apply again")
     return []

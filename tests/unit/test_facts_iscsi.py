@@ -53,6 +53,7 @@ UUID=5f1c
 TYPE=gfs2
 LABEL=lvs:content
 probed 0
+journals 2
 device /dev/vdd
 missing
 device /dev/vde
@@ -62,7 +63,8 @@ device /dev/vdf
 probed 1
 """)
     assert found["/dev/vdb"].blank
-    assert found["/dev/vdc"].fstype == "gfs2" and not found["/dev/vdc"].blank
+    assert found["/dev/vdc"].fstype == "gfs2" and not found["/dev/vdc"].blank and found["/dev/vdc"].journals == 2
+    assert found["/dev/vdb"].journals is None
     assert found["/dev/vdc"].signature == {"UUID": "5f1c", "TYPE": "gfs2", "LABEL": "lvs:content"}
     assert not found["/dev/vdd"].exists and not found["/dev/vdd"].blank
     assert found["/dev/vde"].holds() == "a dos partition table" and not found["/dev/vde"].blank
@@ -72,4 +74,5 @@ probed 1
 def test_devices_snippet_quotes_every_path():
     snippet = devices_snippet({"/srv/a b.img"})
     assert "'/srv/a b.img'" in snippet and "blkid -p -o export" in snippet
+    assert "gfs2_edit -p jindex '/srv/a b.img'" in snippet and "tunefs.ocfs2 -Q '%N' '/srv/a b.img'" in snippet
     assert devices_snippet(set()) == ""
