@@ -41,10 +41,10 @@ def plan(args: dict, facts) -> list[Change]:
     keep = _args(args)["keep"]
     changes = []
     for stack, (owner, files, services) in STACKS.items():
+        present = [path for path in files if (f := facts.files.get(path)) is not None and f.exists]
         fact = facts.files.get(owner)
         if stack == keep or fact is None or not fact.exists or not (fact.content or b"").startswith(MARKER):
             continue
-        present = [path for path in files if (f := facts.files.get(path)) is not None and f.exists]
         commands = [f"systemctl disable --now {' '.join(q(s) for s in services)} 2>/dev/null || "
                     f"systemctl stop {' '.join(q(s) for s in services)}", SYSTEMD_OWED,
                     *(f"rm -f -- {q(path)}" for path in present)]

@@ -34,8 +34,8 @@ def _args(args: dict) -> dict:
 
 
 def facts_needed(args: dict) -> FactsRequest:
-    _args(args)
-    return FactsRequest(files={INITIATOR_FILE})
+    # the purge task only removes: it never looks at the initiator name
+    return FactsRequest() if _args(args)["purge"] else FactsRequest(files={INITIATOR_FILE})
 
 
 def _name_change(initiator: str, facts) -> list[Change]:

@@ -671,7 +671,10 @@ def test_facts_request_of_a_dr_realserver():
         sysctls={f"net.ipv4.conf.{i}.{k}" for i in ("all", "lo") for k in ("arp_ignore", "arp_announce")},
         files={"/etc/lvsdeploy/README", "/etc/fstab", "/etc/modules-load.d/lvsdeploy.conf",
                "/etc/sysctl.d/90-lvsdeploy.conf", "/usr/local/sbin/lvsdeploy-network",
-               "/etc/systemd/system/lvsdeploy-network.service"},
+               "/etc/systemd/system/lvsdeploy-network.service",
+               # a cluster stack lvsdeploy set up for a share that left is taken away (cluster_stack_cleanup)
+               "/etc/corosync/corosync.conf", "/etc/corosync/authkey", "/etc/dlm/dlm.conf",
+               "/etc/ocfs2/cluster.conf", "/etc/default/o2cb"},
         packages={"iproute2", "kmod", "procps", "nfs-common"},
         units={"lvsdeploy-network.service"},
     )

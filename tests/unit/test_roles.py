@@ -240,3 +240,18 @@ def test_misspelt_task_keyword_is_refused(tmp_path, monkeypatch):
         """)
     with pytest.raises(RoleError, match="whne"):
         load_role("typo")
+
+
+def test_lookup_template_renders_a_template_of_the_role_as_an_argument():
+    # the realserver role hands corosync.conf, as its template task will write it, to corosync_restart
+    role = load_role("realserver")
+    (task,) = [t for t in role.tasks if t.module == "corosync_restart"]
+    nodes = [{"name": "rs1", "id": 1, "address": "10.20.0.11"}, {"name": "rs2", "id": 2, "address": "10.20.0.12"}]
+    (rendered,) = expand(role, task, {"lvs_cluster_stack": "gfs2", "lvs_cluster_name": "lvs",
+                                      "lvs_cluster_nodes": nodes, "lvs_cluster_key": None})
+    assert rendered.args["config"].startswith("# Managed by lvsdeploy")
+    assert "cluster_name: lvs" in rendered.args["config"] and "10.20.0.12" in rendered.args["config"]
+    assert "key" not in rendered.args
+    bad = Task("demo", "bad", "command", {"cmd": "{{ lookup('file', '/etc/shadow') }}"})
+    with pytest.raises(RoleError, match="only lookup\\('template', NAME\\)"):
+        expand(role, bad, {})
