@@ -45,8 +45,9 @@ def plan(args: dict, facts) -> list[Change]:
         fact = facts.files.get(owner)
         if stack == keep or fact is None or not fact.exists or not (fact.content or b"").startswith(MARKER):
             continue
-        commands = [f"systemctl disable --now {' '.join(q(s) for s in services)} 2>/dev/null || "
-                    f"systemctl stop {' '.join(q(s) for s in services)}", SYSTEMD_OWED,
+        units = " ".join(q(s) for s in services)
+        # stop, then disable: `disable --now` stops nothing for o2cb, a unit generated from a SysV script
+        commands = [f"systemctl stop {units}", f"systemctl --no-reload disable {units}", SYSTEMD_OWED,
                     *(f"rm -f -- {q(path)}" for path in present)]
         diff = (f"- {', '.join(services)} (stopped, disabled)", *(f"- file {path}" for path in present))
         changes.append(Change(f"cluster stack {stack}", diff, tuple(commands)))

@@ -49,7 +49,8 @@ def test_cleanup_takes_away_only_a_stack_lvsdeploy_wrote():
     assert "rm -f -- /etc/corosync/corosync.conf" in change.commands
     assert "rm -f -- /etc/dlm/dlm.conf" in change.commands
     assert "rm -f -- /etc/corosync/authkey" not in change.commands    # it was not there
-    assert change.commands[0].startswith("systemctl disable --now dlm.service corosync.service")
+    assert change.commands[:2] == ("systemctl stop dlm.service corosync.service",
+                                   "systemctl --no-reload disable dlm.service corosync.service")
     # still wanted, or someone else's corosync: nothing
     assert cluster_stack_cleanup.plan({"keep": "gfs2"}, ours) == []
     assert cluster_stack_cleanup.plan({"keep": "none"}, host(config=DEBIANS)) == []
