@@ -8,7 +8,7 @@ Each topology shows its mode's defining property:
   tun  real servers live on another subnet than the director, reached through a router
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 TOPOLOGIES = ("nat", "dr", "tun")
 STORAGE_DISK = "lvs-lun0"
@@ -107,5 +107,4 @@ def _tun(count: int, storage: bool) -> Topology:
     return Topology("tun", ["front", "back"], "10.30.1.10",
                     [_client("front", "10.30.1"), router, director,
                      *_realservers("back", "10.30.2", count, back_routes),
-                     *[VmSpec(s.name, s.group, s.nics, back_routes, host_vars=s.host_vars)
-                       for s in _storage("back", "10.30.2", storage)]])
+                     *[replace(s, routes=back_routes) for s in _storage("back", "10.30.2", storage)]])
