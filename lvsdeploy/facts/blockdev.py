@@ -47,9 +47,12 @@ def devices_snippet(paths: set[str]) -> str:
 
 
 # A cluster filesystem's journals (gfs2: jindex's journalN files; ocfs2: its node slots), read from the device
-# itself; a read, safe while clients have it mounted. Nothing printed when the tools are missing.
+# itself; a read, safe while clients have it mounted. gfs2_edit reads through the page cache, which LIO's writes
+# for the clients bypass: flushed first, or a journal a client added would stay unseen. Nothing printed when the
+# tools are missing.
 _JOURNALS = ("case \"$(blkid -p -s TYPE -o value {dev} 2>/dev/null)\" in "
-             "gfs2) command -v gfs2_edit >/dev/null && echo \"journals $(gfs2_edit -p jindex {dev} 2>/dev/null | "
+             "gfs2) command -v gfs2_edit >/dev/null && blockdev --flushbufs {dev} 2>/dev/null; "
+             "command -v gfs2_edit >/dev/null && echo \"journals $(gfs2_edit -p jindex {dev} 2>/dev/null | "
              "grep -c 'File *journal[0-9]*$')\";; "
              "ocfs2) command -v tunefs.ocfs2 >/dev/null && echo \"journals $(tunefs.ocfs2 -Q '%N' {dev} 2>/dev/null)\";; "
              "esac")

@@ -84,7 +84,7 @@ def plan(args: dict, facts) -> list[Change]:
         add = (f"`gfs2_jadd -j {a['journals'] - dev.journals} MOUNTPOINT` on a client that has it mounted"
                if a["fstype"] == "gfs2" else
                f"`tunefs.ocfs2 -N {a['journals']} {a['device']}` on a client with the o2cb cluster online")
-        raise ModuleError(f"{NAME}: the {a['fstype']} filesystem on {a['device']} has {dev.journals} journals and its "
-                          f"clients need {a['journals']}; lvsdeploy does not add journals yet: run {add}, then "
-                          "apply again")
+        raise ModuleError(f"{NAME}: the {a['fstype']} filesystem on {a['device']} has {dev.journals} journals and the "
+                          f"inventory asks for {a['journals']} (the share's journals, or one per client); lvsdeploy "
+                          f"does not add journals yet: run {add}, then apply again")
     return []

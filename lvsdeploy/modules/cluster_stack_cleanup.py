@@ -8,6 +8,7 @@ and the iSCSI logouts, so nothing uses the stack any more.
 
 from __future__ import annotations
 
+from lvsdeploy.modules import fstab
 from lvsdeploy.modules.base import SYSTEMD_OWED, Change, FactsRequest, ModuleError, check_args, q
 
 NAME = "cluster_stack_cleanup"
@@ -34,17 +35,38 @@ def _args(args: dict) -> dict:
 
 def facts_needed(args: dict) -> FactsRequest:
     _args(args)
-    return FactsRequest(files={path for _, files, _ in STACKS.values() for path in files})
+    return FactsRequest(files={fstab.FSTAB, *(path for _, files, _ in STACKS.values() for path in files)})
 
 
-def plan(args: dict, facts) -> list[Change]:
-    keep = _args(args)["keep"]
-    changes = []
+def _leaving(keep: str, facts) -> list[tuple[str, list[str], tuple[str, ...]]]:
+    """(stack, its files present, its services) for each stack lvsdeploy set up here that is no longer wanted."""
+    found = []
     for stack, (owner, files, services) in STACKS.items():
         present = [path for path in files if (f := facts.files.get(path)) is not None and f.exists]
         fact = facts.files.get(owner)
-        if stack == keep or fact is None or not fact.exists or not (fact.content or b"").startswith(MARKER):
-            continue
+        if stack != keep and fact is not None and fact.exists and (fact.content or b"").startswith(MARKER):
+            found.append((stack, present, services))
+    return found
+
+
+def _still_mounted(stack: str, facts) -> list[str]:
+    """Mounts of the stack's filesystem that are not lvsdeploy's: its own (a `# lvsdeploy` fstab line) are
+    unmounted by the mounts task before this one, in the same apply."""
+    _, lines = fstab.fstab_lines(facts)
+    ours = {fstab.mount_point(line) for line in lines if fstab.is_ours(line)}
+    return sorted(m.path for m in facts.mounts if m.fstype == stack and m.path.rstrip("/") not in ours)
+
+
+def notes(args: dict, facts) -> list[str]:
+    return [f"cluster stack {stack}: left running, {', '.join(_still_mounted(stack, facts))} still mounted"
+            for stack, _, _ in _leaving(_args(args)["keep"], facts) if _still_mounted(stack, facts)]
+
+
+def plan(args: dict, facts) -> list[Change]:
+    changes = []
+    for stack, present, services in _leaving(_args(args)["keep"], facts):
+        if _still_mounted(stack, facts):
+            continue   # stopping dlm or o2cb under a mounted filesystem would withdraw it (see notes)
         units = " ".join(q(s) for s in services)
         # stop, then disable: `disable --now` stops nothing for o2cb, a unit generated from a SysV script
         commands = [f"systemctl stop {units}", f"systemctl --no-reload disable {units}", SYSTEMD_OWED,

@@ -6,6 +6,11 @@ nothing in a running corosync: cluster name, transport and key are read at start
 the key) on the host differs from what this apply writes and corosync runs, it is restarted right after the
 write, before dlm and the mounts use it.
 
+On a host without corosync, the package is installed by this same apply (and started by it): corosync is
+then restarted whatever the facts said, `try-restart` (only if it runs). What this does not catch: an apply
+that stopped between writing the file and the restart leaves corosync running the old one; the next apply sees
+the file as wanted and plans nothing (restart corosync by hand, or `systemctl restart corosync dlm`).
+
 Not under a mounted gfs2: restarting corosync there would take dlm's membership from a live filesystem. Then
 the role's `reload corosync` handler (corosync-cfgtool -R) takes what can change live (the node list), and
 plan says what waits (see notes).
@@ -18,6 +23,7 @@ from lvsdeploy.modules.service import RUNNING
 
 NAME = "corosync_restart"
 UNIT = "corosync.service"
+PACKAGE = "corosync"
 CONFIG = "/etc/corosync/corosync.conf"
 KEY = "/etc/corosync/authkey"
 
@@ -38,7 +44,7 @@ def _args(args: dict) -> dict:
 
 
 def facts_needed(args: dict) -> FactsRequest:
-    return FactsRequest(files=set(_args(args)["files"]), units={UNIT})
+    return FactsRequest(files=set(_args(args)["files"]), units={UNIT}, packages={PACKAGE})
 
 
 def _stale(a: dict, facts) -> list[str]:
@@ -55,7 +61,12 @@ def _gfs2_mounted(facts) -> list[str]:
 
 
 def plan(args: dict, facts) -> list[Change]:
-    stale = _stale(_args(args), facts)
+    a = _args(args)
+    if facts.packages.get(PACKAGE) is None:
+        # installed by this apply, and started by the package with its example configuration
+        return [Change(f"service {UNIT}", ("~ restarted onto lvsdeploy's configuration once the package is in",),
+                       (f"systemctl try-restart {q(UNIT)}", "systemctl try-restart dlm.service"))]
+    stale = _stale(a, facts)
     if not stale or _gfs2_mounted(facts):
         return []
     return [Change(f"service {UNIT}", (f"~ restarted onto the new {', '.join(stale)} (no gfs2 mounted here)",),

@@ -135,6 +135,7 @@ def plan(args: dict, facts) -> list[Change]:
             raise ModuleError(f"{NAME}: {w['device']} is already exported by LIO backstore {other}, which is not "
                               f"lvsdeploy's; remove it or name another device")
         lines = _differences(w, targets)
+        _refuse_under_sessions(w, targets, lines)
         if lines:
             tool = dict(w, keep=sorted(_logged_in_leaving(w, targets)))
             changes.append(Change(f"iscsi target {iqn}", tuple(lines),
@@ -147,6 +148,16 @@ def plan(args: dict, facts) -> list[Change]:
                 changes.append(Change(f"iscsi target {iqn}", (f"- target {iqn} (LUN 0 = {device}; its data stays)",),
                                       (f"python3 -c {q(LIO_TOOL)} remove {q(iqn)} {q(backstore.split('/', 1)[-1])}",)))
     return changes
+
+
+def _refuse_under_sessions(w: dict, targets, lines: list[str]) -> None:
+    """A LUN or portal change replaces what logged-in clients use: refused while any is logged in."""
+    tpg = targets.tpgs.get((w["iqn"], 1))
+    moved = [line for line in lines if line.startswith(("- LUN 0", "- portals"))]
+    if tpg is not None and tpg.sessions and moved:
+        raise ModuleError(f"{NAME}: {w['iqn']}: {moved[0][2:]} would change while {', '.join(sorted(tpg.sessions))} "
+                          "logged in; remove the share from the inventory first (apply twice: the clients unmount "
+                          "and log out, then the target goes), then add it back with the new device or address")
 
 
 def _logged_in_leaving(w: dict, targets) -> set[str]:

@@ -113,10 +113,18 @@ class Writer:
 
     def finish(self) -> tuple[int, float]:
         """(files written, longest gap in seconds)"""
-        written = int(self.proc.communicate(timeout=600)[0].strip() or 0)
+        try:
+            written = int(self.proc.communicate(timeout=600)[0].strip() or 0)
+        finally:
+            self.stop()
         stamps = sorted(float(x) for x in ssh(self.lab, self.host, f"cat {self.directory}/{self.host}-*").stdout.split())
         gaps = [b - a for a, b in zip(stamps, stamps[1:])]
         return written, max(gaps, default=0.0)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
 
 
 def realserver_rebooted_rejoins(lab_state, inventory: Path, fstype: str, made: str, rip_of) -> None:
@@ -127,12 +135,15 @@ def realserver_rebooted_rejoins(lab_state, inventory: Path, fstype: str, made: s
     ssh(lab, "rs2", f"printf %s {token} > {MOUNT}/page-{token}")
     served = health_checks.RequestLoop(lab, rip_of("rs2"), 600, f"/cluster/page-{token}")
     writer = Writer(lab, "rs2", f"reboot-{token}", 60)
-    started = time.monotonic()
-    control.reboot(Console(), lab, ["rs1"])
-    rebooted = time.monotonic() - started
-    back = wait_mounted(lab, "rs1", fstype)
-    written, stall = writer.finish()
-    served.stop()
+    try:
+        started = time.monotonic()
+        control.reboot(Console(), lab, ["rs1"])
+        rebooted = time.monotonic() - started
+        back = wait_mounted(lab, "rs1", fstype)
+        written, stall = writer.finish()
+    finally:
+        writer.stop()
+        served.stop()
     record(f"{lab} {fstype}: rs1 rebooted (SSH after {rebooted:.0f} s, mounted {back:.0f} s later, no apply); "
            f"rs2 meanwhile: {served}, {written} writes, longest gap {stall:.2f} s")
     assert served.results and served.failed() == 0, f"rs2 failed to serve during rs1's reboot: {served}"
@@ -151,21 +162,29 @@ def realserver_powered_off(lab_state, inventory: Path, fstype: str, rip_of) -> N
     ssh(lab, "rs1", f"mkdir -p {MOUNT}/{directory} && echo served > {MOUNT}/{directory}/page")
     served = health_checks.RequestLoop(lab, rip_of("rs1"), 600, f"/cluster/{directory}/page")
     writer = Writer(lab, "rs1", directory, WRITE_SECONDS[fstype])
-    time.sleep(5)
-    control.poweroff(Console(), lab, "rs2")
-    written, stall = writer.finish()
-    served.stop()
-    # reads wait for the recovery too (dlm freezes lock requests until it is done): the requests that waited
-    # longer than the loop's timeout fail, all of them in that one window
-    failed = [begun for begun, ok in served.results if not ok]
-    window = max(failed) - min(failed) if failed else 0.0
-    record(f"{lab} {fstype}: rs2 powered off while rs1 wrote every 0.2 s: longest write stall {stall:.2f} s, "
-           f"{written} writes in {WRITE_SECONDS[fstype]} s; reads of a page in that directory from rs1: {served}"
-           + (f", failures within {window:.1f} s" if failed else ""))
-    assert written > 0 and stall < STALL_BOUND[fstype], f"rs1's writes stalled {stall:.1f} s (or never resumed)"
-    assert served.results and window <= stall + 1, f"rs1 failed to serve outside the recovery: {served}"
-    assert all(ok for begun, ok in served.results if begun > max(failed, default=0.0)), "reads did not come back"
-    booted = control.start(Console(), lab, "rs2")
+    powered_off = False
+    try:
+        time.sleep(5)
+        control.poweroff(Console(), lab, "rs2")
+        powered_off = True
+        written, stall = writer.finish()
+        served.stop()
+        # reads wait for the recovery too (dlm freezes lock requests until it is done): the requests that waited
+        # longer than the loop's timeout fail, all of them in that one window, about as long as the write stall
+        failed = [begun for begun, ok in served.results if not ok]
+        window = max(failed) - min(failed) if failed else 0.0
+        record(f"{lab} {fstype}: rs2 powered off while rs1 wrote every 0.2 s: longest write stall {stall:.2f} s, "
+               f"{written} writes in {WRITE_SECONDS[fstype]} s; reads of a page in that directory from rs1: "
+               f"{served}" + (f", failures within {window:.1f} s" if failed else ""))
+        assert written > 0 and stall < STALL_BOUND[fstype], f"rs1's writes stalled {stall:.1f} s (or never resumed)"
+        assert served.results and window <= stall + 1 and len(failed) <= 10 * (stall + 1), \
+            f"rs1 failed to serve outside the recovery: {served}"
+        assert all(ok for begun, ok in served.results if begun > max(failed, default=0.0)), "reads did not come back"
+    finally:
+        writer.stop()
+        served.stop()
+        if powered_off:   # the steps after this one need rs2, whatever happened here
+            booted = control.start(Console(), lab, "rs2")
     back = wait_mounted(lab, "rs2", fstype)
     seen = ssh(lab, "rs2", f"ls {MOUNT}/{directory} | grep -c rs1-").stdout.strip()
     record(f"{lab} {fstype}: rs2 started again: SSH after {booted:.0f} s, mounted {back:.0f} s later (no apply), "
@@ -196,7 +215,7 @@ def removed_keeps_data(lab_state, base: Path, inventory: Path, fstype: str, made
         assert left.strip() == "", f"{rs}: lvsdeploy's cluster files remain: {left}"
         for unit in STACK_UNITS[fstype]:
             state = ssh(lab, rs, f"systemctl is-active {unit}; systemctl is-enabled {unit}", check=False).stdout.split()
-            assert state[:1] != ["active"] and "enabled" not in state, f"{rs}: {unit} {state}"
+            assert state[:1] != ["active"] and state[1:2] == ["disabled"], f"{rs}: {unit} {state}"
     second = cli("apply", "--yes", "--detailed-exitcode", str(base))
     assert second.returncode == 2 and "- target" in second.stdout, "the next apply removes the target"
     assert "iqn" not in ssh(lab, "storage1", "ls /sys/kernel/config/target/iscsi 2>/dev/null | grep iqn || true").stdout

@@ -44,7 +44,7 @@ def test_the_same_filesystem_again_is_no_change():
 
 
 def test_more_clients_than_journals_stop_the_plan_with_the_command_that_adds_them():
-    with pytest.raises(ModuleError, match=r"has 2 journals and its clients need 3.*`gfs2_jadd -j 1 MOUNTPOINT`"):
+    with pytest.raises(ModuleError, match=r"has 2 journals and the inventory asks for 3.*`gfs2_jadd -j 1 MOUNTPOINT`"):
         plan({**GFS2, "journals": 3}, facts("TYPE=gfs2\nLABEL=lvs:content\nprobed 0\njournals 2\n"))
     with pytest.raises(ModuleError, match=rf"`tunefs.ocfs2 -N 3 {DEV}`"):
         plan({**GFS2, "fstype": "ocfs2", "journals": 3}, facts("TYPE=ocfs2\nprobed 0\njournals 2\n"))

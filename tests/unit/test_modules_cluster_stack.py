@@ -9,8 +9,10 @@ OURS = b"# Managed by lvsdeploy: the corosync cluster of the hosts that mount gf
 DEBIANS = b"# Please read the corosync.conf.5 manual page\ntotem {}\n"
 
 
-def host(corosync="active", config=DEBIANS, mounts=(), files=None) -> HostFacts:
-    facts = HostFacts(units={"corosync.service": UnitFact("loaded", "enabled", corosync)}, mounts=list(mounts))
+def host(corosync="active", config=DEBIANS, mounts=(), files=None, fstab=b"") -> HostFacts:
+    facts = HostFacts(units={"corosync.service": UnitFact("loaded", "enabled", corosync)}, mounts=list(mounts),
+                      packages={"corosync": "3.1.7-1"})
+    facts.files["/etc/fstab"] = FileFact(True, fstab)
     facts.files["/etc/corosync/corosync.conf"] = FileFact(True, config) if config is not None else FileFact(False)
     facts.files["/etc/corosync/authkey"] = FileFact(False)
     for path, content in (files or {}).items():
@@ -62,3 +64,22 @@ def test_an_ocfs2_node_whose_hostname_is_not_its_inventory_name_stops_the_plan()
     assert node_name.plan(args, HostFacts(hostname="rs1")) == []
     with pytest.raises(ModuleError, match="calls itself 'web-01' .* names it 'rs1'"):
         node_name.plan(args, HostFacts(hostname="web-01"))
+
+
+def test_cleanup_waits_for_a_gfs2_mounted_outside_lvsdeploys_shares():
+    gfs2 = Mount("/dev/sdb", "/srv/theirs", "gfs2", "rw")
+    ours = host(config=OURS, mounts=[gfs2])
+    assert cluster_stack_cleanup.plan({"keep": "none"}, ours) == []
+    assert cluster_stack_cleanup.notes({"keep": "none"}, ours) == [
+        "cluster stack gfs2: left running, /srv/theirs still mounted"]
+    # lvsdeploy's own mount (its fstab line) is unmounted earlier in the same apply: no reason to wait
+    line = b"/dev/disk/by-path/x /srv/theirs gfs2 rw,_netdev 0 0 # lvsdeploy\n"
+    (change,) = cluster_stack_cleanup.plan({"keep": "none"}, host(config=OURS, mounts=[gfs2], fstab=line))
+    assert change.resource == "cluster stack gfs2"
+
+
+def test_corosync_installed_by_this_apply_is_restarted_onto_ours():
+    fresh = host(corosync="inactive", config=None)
+    fresh.packages = {"corosync": None}
+    (change,) = corosync_restart.plan({"config": OURS.decode()}, fresh)
+    assert change.commands == ("systemctl try-restart corosync.service", "systemctl try-restart dlm.service")

@@ -104,3 +104,13 @@ def test_a_logged_in_initiator_leaving_keeps_its_acl_for_now():
     # nothing else to change: the ACL waiting for its logout is no change at all
     only_rs1 = {**WANTED, "initiators": ["iqn.2026-11.io.lvsdeploy:rs1"]}
     assert plan(args(only_rs1), facts(LOGGED_IN)) == []
+
+
+def test_a_new_device_or_portal_under_a_logged_in_client_is_refused():
+    # replacing LUN 0 or the portal would pull the disk from under a mounted cluster filesystem
+    with pytest.raises(ModuleError, match="would change while iqn.2026-11.io.lvsdeploy:rs2 logged in"):
+        plan(args({**WANTED, "device": "/dev/vdc"}), facts(LOGGED_IN))
+    with pytest.raises(ModuleError, match="portals 10.20.0.5:3260 would change"):
+        plan(args({**WANTED, "portal": "10.20.0.6:3260"}), facts(LOGGED_IN))
+    (change,) = plan(args({**WANTED, "device": "/dev/vdc"}), facts(AS_WANTED))   # nobody logged in: done
+    assert "+ LUN 0 = /dev/vdc" in change.diff
