@@ -4,6 +4,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-wait", type=_seconds, default=LOCK_WAIT, metavar="S",
                    help=f"seconds to wait for another apply holding a host (default {LOCK_WAIT})")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 0: no change, 2: changed, 1: error")
+    p = sub.add_parser("status", help="what each director's IPVS table does now, against the inventory")
+    p.add_argument("inventory")
+    p.add_argument("--format", choices=("text", "json", "prometheus"), default="text")
+    p.add_argument("--watch", type=_seconds, metavar="N", help="read again every N seconds (text), until Ctrl-C")
+    p.add_argument("--connect-timeout", type=_seconds, default=CONNECT_TIMEOUT, metavar="S",
+                   help=f"seconds to set up each SSH hop (default {CONNECT_TIMEOUT})")
     p = sub.add_parser("verify", help="run the bundled testinfra suite against the inventory's hosts")
     p.add_argument("inventory")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments after --")
@@ -76,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             console.print(escape(_cluster_summary(cluster)), soft_wrap=True)
             return EXIT_OK
+        if args.command == "status":
+            return _status(args, cluster, console)
         return _plan_and_apply(args, cluster, console, err)
     except InventoryError as exc:
         for problem in exc.problems:
@@ -95,6 +104,28 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[red]internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))} "
                   "(run again with --debug for the traceback, and please report it)", soft_wrap=True)
         return EXIT_ERROR
+
+
+def _status(args, cluster, console: Console) -> int:
+    """Exit 0 when every director was read and matches the inventory, 2 on a mismatch, 1 when one could not be
+    read (like plan: 2 means "not as the inventory says")."""
+    from .status import output, read_directors
+    while True:
+        directors = read_directors(cluster, args.connect_timeout)
+        if args.format == "json":
+            print(output.as_text_json(directors))
+        elif args.format == "prometheus":
+            print(output.prometheus(directors), end="")
+        else:
+            if args.watch:
+                console.clear()
+            output.text(console, directors)
+        if not args.watch or args.format != "text":
+            break
+        time.sleep(args.watch)
+    if any(d.state == "unreachable" for d in directors):
+        return EXIT_ERROR
+    return EXIT_CHANGED if any(d.issues or d.state != "ok" for d in directors) else EXIT_OK
 
 
 def _seconds(text: str) -> int:
