@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
+from lvsdeploy import drain
 from lvsdeploy.facts import IpvsDest, IpvsService
 from lvsdeploy.facts.ipvs import parse_rules, rows_digest, rows_guard
 from lvsdeploy.lvs import METHOD_SWITCH, PROTOCOL_SWITCH
@@ -35,8 +36,18 @@ OWNERS = (LVSDEPLOY, "keepalived", "ldirectord")
 RECORD_HEADER = "# Managed by lvsdeploy: the IPVS services it created, and only those it may change.\n"
 
 
+def _drains(key: str, items, with_since: bool) -> list[drain.Drain]:
+    if not isinstance(items, list):
+        raise ModuleError(f"{NAME}: {key} must be a list of {{service, dest}}, got {items!r}")
+    found = []
+    for i, item in enumerate(items):
+        check_args(f"{NAME}: {key}[{i}]", item, ("service", "dest") + (("since",) if with_since else ()))
+        found.append(drain.Drain(str(item["service"]), str(item["dest"]), str(item.get("since", ""))))
+    return found
+
+
 def _args(args: dict) -> dict:
-    check_args(NAME, args, ("services", "record"), ("purge", "adopt_from", "owner"))
+    check_args(NAME, args, ("services", "record"), ("purge", "adopt_from", "owner", "drained", "drain", "undrain"))
     services = args["services"]
     if not isinstance(services, list) or not all(isinstance(s, IpvsService) for s in services):
         raise ModuleError(f"{NAME}: services must be the typed services desired.py builds, got {services!r}")
@@ -46,7 +57,34 @@ def _args(args: dict) -> dict:
     if owner not in OWNERS:
         raise ModuleError(f"{NAME}: owner must be one of {', '.join(OWNERS)}, got {owner!r}")
     return {"services": services, "purge": purge is not False, "record": check_path(NAME, args["record"]),
-            "adopt_from": adopt, "owner": owner}
+            "adopt_from": adopt, "owner": owner,
+            "drained": check_path(NAME, args["drained"]) if args.get("drained") else None,
+            "drain": _drains("drain", args.get("drain") or [], True),
+            "undrain": _drains("undrain", args.get("undrain") or [], False)}
+
+
+def _drained(a: dict, facts) -> dict:
+    """The drains in force after this apply: the director's record, this run's drain and undrain, and only
+    for real servers the inventory still has in that service."""
+    if a["drained"] is None:
+        return {}
+    fact = facts.files.get(a["drained"])
+    recorded = drain.parse(fact.content if fact is not None and fact.exists else None)
+    wanted = {(s.label, f"{d.ip}:{d.port}") for s in a["services"] for d in s.destinations}
+    return {k: v for k, v in drain.effective(recorded, a["drain"], a["undrain"]).items() if k in wanted}
+
+
+def _drained_change(a: dict, facts, drains: dict) -> Change | None:
+    fact = facts.files.get(a["drained"])
+    content = drain.render(drains)
+    had = drain.parse(fact.content if fact is not None and fact.exists else None)
+    if (fact is not None and fact.exists and fact.content == content) or (not drains and not had and
+                                                                          (fact is None or not fact.exists)):
+        return None
+    diff = [f"+ {d.service} -> {d.dest} drained since {d.since}" for k, d in sorted(drains.items()) if k not in had]
+    diff += [f"- {d.service} -> {d.dest} (undrained)" for k, d in sorted(had.items()) if k not in drains]
+    return Change(f"file {a['drained']}", tuple(diff or ["~ rewritten"]),
+                  write_commands(a["drained"], content, "0644", "root", "root"), guards=file_guard(a["drained"], fact))
 
 
 def _owned(a: dict, facts) -> dict[str, str]:
@@ -197,7 +235,8 @@ def _service_change(want: IpvsService | None, have: IpvsService | None) -> Chang
 def facts_needed(args: dict) -> FactsRequest:
     a = _args(args)
     # + the table, and the checkers' units (a handover stops the one that kept the services until now)
-    return FactsRequest(files={a["record"]} | ({a["adopt_from"]} if a["adopt_from"] else set()),
+    return FactsRequest(files={a["record"]} | ({a["adopt_from"]} if a["adopt_from"] else set())
+                        | ({a["drained"]} if a["drained"] else set()),
                         units={f"{checker}.service" for checker in OWNERS if checker != LVSDEPLOY})
 
 
@@ -227,6 +266,9 @@ def _tolerant(command: str) -> str:
 
 def plan(args: dict, facts) -> list[Change]:
     a = _args(args)
+    drains = _drained(a, facts)
+    # a drained real server is wanted at weight 0, whatever the inventory says, until it is undrained
+    a["services"] = drain.apply_to(a["services"], drains)
     wanted, owners, current, owner = a["services"], _owned(a, facts), _current(facts), a["owner"]
     collisions = [s for s in wanted if s.key in current and s.label not in owners]
     if collisions:
@@ -254,6 +296,9 @@ def plan(args: dict, facts) -> list[Change]:
     changes = [c for checker in sorted(set(owners.values()) - {LVSDEPLOY, owner})
                for c in unit_module.plan({"name": f"{checker}.service", "enabled": False, "state": "stopped"}, facts)]
     changes.append(_record_change(a, facts, before))
+    # the drain record before the edits it causes: an apply that fails half-way is finished by the next
+    if a["drained"] is not None:
+        changes.append(_drained_change(a, facts, drains))
     edits = [(s, _service_change(s, current.get(s.key))) for s in touched]
     edits += [(s, _service_change(None, s)) for s in unwanted]
     for service, change in edits:
@@ -280,6 +325,8 @@ def notes(args: dict, facts) -> list[str]:
     owners, wanted, current = _owned(a, facts), {s.key for s in a["services"]}, _current(facts)
     notes = [f"ipvs {s.label}: not managed by lvsdeploy, left alone"
              for s in sorted(current.values(), key=_sort_key) if s.label not in owners and s.key not in wanted]
+    notes += [f"ipvs {d.service} -> {d.dest}: drained since {d.since} (weight 0 until `lvsdeploy undrain`)"
+              for _, d in sorted(_drained(a, facts).items())]
     if a["owner"] != LVSDEPLOY:
         for service in a["services"]:
             have = current.get(service.key)
@@ -301,4 +348,5 @@ def persist(args: dict, facts) -> list[tuple[str, str]]:
     """The table restored at boot by `ipvsadm -R` (the boot role's ipvs file): the services lvsdeploy keeps
     itself; a checker's daemon creates its own at boot."""
     a = _args(args)
-    return [("ipvs", line) for line in rules_lines(a["services"])] if a["owner"] == LVSDEPLOY else []
+    services = drain.apply_to(a["services"], _drained(a, facts))   # a drain survives a reboot too
+    return [("ipvs", line) for line in rules_lines(services)] if a["owner"] == LVSDEPLOY else []

@@ -682,3 +682,57 @@ def test_facts_needed_reads_the_record_and_the_old_boot_rules():
         assert not (request.sysctls or request.packages)
     assert ipvs.facts_needed(args(director_table(), adopt_from=RULES)).files == {RECORD, RULES}
     assert ipvs.facts_needed(args([], adopt_from="")).files == {RECORD}   # an empty adopt_from is none
+
+
+# ---- drained real servers (lvsdeploy drain/undrain): weight 0, remembered on the director -------------------
+
+DRAINED = "/etc/lvsdeploy/drained"
+RS1_WEB = {"service": "TCP 10.20.0.10:80", "dest": "10.20.0.11:80", "since": "2026-11-30T14:20:05Z"}
+
+
+def with_drains(**more) -> dict:
+    return args(director_table(), drained=DRAINED, **more)
+
+
+def drained_facts() -> HostFacts:
+    facts = ours()
+    facts.files[DRAINED] = FileFact(False)
+    return facts
+
+
+def test_a_drain_is_recorded_first_then_weight_zero_and_kept_by_later_applies():
+    facts = drained_facts()
+    changes = ipvs.plan(with_drains(drain=[RS1_WEB]), facts)
+    assert [c.resource for c in changes] == [f"file {DRAINED}", "ipvs TCP 10.20.0.10:80"]
+    assert changes[0].diff == ("+ TCP 10.20.0.10:80 -> 10.20.0.11:80 drained since 2026-11-30T14:20:05Z",)
+    assert changes[1].diff[1:] == ("  ~ -> 10.20.0.11:80 weight 1 -> 0",)
+    assert changes[1].commands == ("ipvsadm -e -t 10.20.0.10:80 -r 10.20.0.11:80 -g -w 0",)
+    apply(changes, facts)
+    # a plain apply afterwards (no drain asked): nothing to change, and plan says why the weight is 0
+    assert ipvs.plan(with_drains(), facts) == []
+    assert ipvs.notes(with_drains(), facts) == [
+        "ipvs TCP 10.20.0.10:80 -> 10.20.0.11:80: drained since 2026-11-30T14:20:05Z (weight 0 until "
+        "`lvsdeploy undrain`)"]
+    assert "-a -t 10.20.0.10:80 -r 10.20.0.11:80 -g -w 0" in [line for _, line in ipvs.persist(with_drains(), facts)]
+    # draining again keeps the first since
+    again = dict(RS1_WEB, since="2026-12-01T00:00:00Z")
+    assert ipvs.plan(with_drains(drain=[again]), facts) == []
+
+
+def test_undrain_gives_the_inventorys_weight_back_and_forgets_the_line():
+    facts = drained_facts()
+    apply(ipvs.plan(with_drains(drain=[RS1_WEB]), facts), facts)
+    changes = ipvs.plan(with_drains(undrain=[{"service": RS1_WEB["service"], "dest": RS1_WEB["dest"]}]), facts)
+    assert [c.resource for c in changes] == [f"file {DRAINED}", "ipvs TCP 10.20.0.10:80"]
+    assert changes[0].diff == ("- TCP 10.20.0.10:80 -> 10.20.0.11:80 (undrained)",)
+    assert changes[1].commands == ("ipvsadm -e -t 10.20.0.10:80 -r 10.20.0.11:80 -g -w 1",)
+    apply(changes, facts)
+    assert ipvs.plan(with_drains(), facts) == [] and ipvs.notes(with_drains(), facts) == []
+
+
+def test_a_drain_of_a_real_server_the_inventory_no_longer_has_is_forgotten():
+    facts = drained_facts()
+    stale = dict(RS1_WEB, dest="10.20.0.99:80")
+    (change,) = ipvs.plan(with_drains(drain=[RS1_WEB, stale]), facts)[:1]
+    assert "10.20.0.99" not in written(change).decode()
+    assert ipvs.plan(with_drains(), drained_facts()) == []   # no record, no drain: nothing written

@@ -1,0 +1,68 @@
+"""Drained real servers: weight 0 for one real server of a service, remembered on each director.
+
+`lvsdeploy drain` records "SERVICE DEST SINCE" lines in DRAINED on every director and applies; every later
+plan reads the record back from the director's facts, so an apply keeps the drained real server at weight 0
+(and says so) until `lvsdeploy undrain` takes its lines out. The record lives on the directors, not in the
+inventory: a drain is an operation in progress, not a wish about the cluster.
+
+One line per (service, destination): "TCP 10.20.0.10:80 10.20.0.11:80 2026-11-30T14:20:05Z".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from lvsdeploy.facts import IpvsService
+
+DRAINED = "/etc/lvsdeploy/drained"
+HEADER = ("# Managed by lvsdeploy: real servers drained (weight 0) by `lvsdeploy drain`, kept so by every apply\n"
+          "# until `lvsdeploy undrain`. One line per service and real server: SERVICE DEST SINCE.\n")
+_SINCE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+@dataclass(frozen=True)
+class Drain:
+    service: str     # the service's label: "TCP 10.20.0.10:80", "FWM 7"
+    dest: str        # "10.20.0.11:80"
+    since: str = ""  # UTC, ISO 8601 to the second
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.service, self.dest
+
+
+def parse(content: bytes | None) -> dict[tuple[str, str], Drain]:
+    """The record's lines; anything that is not one (a hand edit gone wrong) is skipped, never guessed at."""
+    found = {}
+    for line in (content or b"").decode("utf-8", "replace").splitlines():
+        words = line.split()
+        if line.startswith("#") or len(words) != 4 or not _SINCE.match(words[3]):
+            continue
+        drain = Drain(f"{words[0]} {words[1]}", words[2], words[3])
+        found[drain.key] = drain
+    return found
+
+
+def render(drains: dict[tuple[str, str], Drain]) -> bytes:
+    return (HEADER + "".join(f"{d.service} {d.dest} {d.since}\n" for _, d in sorted(drains.items()))).encode()
+
+
+def effective(recorded: dict[tuple[str, str], Drain], add: list[Drain], remove: list[Drain]):
+    """The record after this run's drain (`add`, keeping an earlier since) and undrain (`remove`)."""
+    result = dict(recorded)
+    for d in add:
+        result.setdefault(d.key, d)
+    for d in remove:
+        result.pop(d.key, None)
+    return result
+
+
+def apply_to(services: list[IpvsService], drains: dict[tuple[str, str], Drain]) -> list[IpvsService]:
+    """The wanted services with every drained destination at weight 0 (copies; the inputs are shared)."""
+    out = []
+    for service in services:
+        dests = [replace(d, weight=0) if (service.label, f"{d.ip}:{d.port}") in drains else d
+                 for d in service.destinations]
+        out.append(replace(service, destinations=dests))
+    return out
