@@ -51,6 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-wait", type=_seconds, default=LOCK_WAIT, metavar="S",
                    help=f"seconds to wait for another apply holding a host (default {LOCK_WAIT})")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 0: no change, 2: changed, 1: error")
+    for name, help in (("drain", "weight 0 for a real server on every director, kept by later applies"),
+                       ("undrain", "give a drained real server its inventory weight back")):
+        p = engine_parser(name, help)
+        p.add_argument("host", help="the real server")
+        p.add_argument("--service", help="only this service (its inventory name); default: every one it is in")
+        p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+        p.add_argument("--time-limit", type=_seconds, default=APPLY_TIME_LIMIT, metavar="S", help=argparse.SUPPRESS)
+        p.add_argument("--lock-wait", type=_seconds, default=LOCK_WAIT, metavar="S", help=argparse.SUPPRESS)
+        if name == "drain":
+            p.add_argument("--wait", action="store_true", help="then wait until its active connections are 0")
+            p.add_argument("--timeout", type=_seconds, default=600, metavar="S",
+                           help="seconds --wait waits at most (default 600; exit 2 if connections remain)")
     p = sub.add_parser("status", help="what each director's IPVS table does now, against the inventory")
     p.add_argument("inventory")
     p.add_argument("--format", choices=("text", "json", "prometheus"), default="text")
@@ -85,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "status":
             return _status(args, cluster, console)
+        if args.command in ("drain", "undrain"):
+            return _drain(args, cluster, console, err)
         return _plan_and_apply(args, cluster, console, err)
     except InventoryError as exc:
         for problem in exc.problems:
@@ -126,6 +140,39 @@ def _status(args, cluster, console: Console) -> int:
     if any(d.state == "unreachable" for d in directors):
         return EXIT_ERROR
     return EXIT_CHANGED if any(d.issues or d.state != "ok" for d in directors) else EXIT_OK
+
+
+def _drain(args, cluster, console: Console, err: Console) -> int:
+    """drain/undrain: the directors' ipvs task with this run's drain or undrain, applied like `apply
+    --limit directors`; then, with --wait, the real server's active connections watched down to 0."""
+    from .drain import DrainError, request
+    from .status import read_directors
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    try:
+        entries = request(cluster, args.host, args.service, since)
+    except DrainError as exc:
+        err.print(f"[red]{escape(str(exc))}; nothing was changed.[/]", soft_wrap=True)
+        return EXIT_ERROR
+    undrain = [{"service": e["service"], "dest": e["dest"]} for e in entries]
+    cluster.drain_request = (entries, []) if args.command == "drain" else ([], undrain)
+    run = argparse.Namespace(**{**vars(args), "command": "apply", "check": False, "detailed_exitcode": False,
+                                "limit": ",".join(h.name for h in cluster.directors())})
+    status = _plan_and_apply(run, cluster, console, err)
+    if status != EXIT_OK or args.command == "undrain" or not args.wait:
+        return status
+    deadline = time.monotonic() + args.timeout
+    wanted = {(e["service"], e["dest"]) for e in entries}
+    while True:
+        active = sum(b.active for d in read_directors(cluster, args.connect_timeout) for s in d.services
+                     for b in s.backends if (s.label, b.address) in wanted)
+        console.print(f"{escape(args.host)}: {active} active connection{'s' * (active != 1)}")
+        if active == 0:
+            return EXIT_OK
+        if time.monotonic() >= deadline:
+            console.print(f"[yellow]{escape(args.host)} still has {active} active after {args.timeout} s; it stays "
+                          "drained[/]")
+            return EXIT_CHANGED
+        time.sleep(2)
 
 
 def _seconds(text: str) -> int:

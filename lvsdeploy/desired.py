@@ -80,6 +80,8 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
         "lvs_director_modules": ["ip_vs", *sorted({f"ip_vs_{s.scheduler}" for s in services})],
         "lvs_director_sysctls": sysctls,
         "lvs_ipvs_services": services,
+        # this run's `lvsdeploy drain` / `undrain` (empty for plan and apply: the record on the director rules)
+        "lvs_drain": cluster.drain_request[0], "lvs_undrain": cluster.drain_request[1],
         # who keeps these services in the table: lvsdeploy itself (ipvsadm), or the health checker's daemon
         "lvs_ipvs_owner": "lvsdeploy" if host.health_checker == "none" else host.health_checker,
         **director_checker_vars(cluster, host),

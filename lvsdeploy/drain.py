@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, replace
 
 from lvsdeploy.facts import IpvsService
+from lvsdeploy.model import Cluster
 
 DRAINED = "/etc/lvsdeploy/drained"
 HEADER = ("# Managed by lvsdeploy: real servers drained (weight 0) by `lvsdeploy drain`, kept so by every apply\n"
@@ -66,3 +67,30 @@ def apply_to(services: list[IpvsService], drains: dict[tuple[str, str], Drain]) 
                  for d in service.destinations]
         out.append(replace(service, destinations=dests))
     return out
+
+
+class DrainError(Exception):
+    """A drain that cannot be done as asked; the message says why."""
+
+
+def request(cluster: Cluster, host: str, service: str | None, since: str) -> list[dict]:
+    """{service, dest, since} for `host` in every service that has it (or the one named)."""
+    from lvsdeploy.checkers import checker_of
+    from lvsdeploy.desired import ipvs_service
+    if host not in cluster.hosts or not cluster.hosts[host].is_realserver:
+        raise DrainError(f"{host} is not a real server of {cluster.source}")
+    services = [s for s in cluster.services if host in s.hosts() and (service is None or s.name == service)]
+    if not services:
+        named = f"service {service!r}" if service else "any service"
+        raise DrainError(f"{host} is not a real server of {named} in {cluster.source}")
+    if checker_of(cluster) != "none":
+        raise DrainError(f"the services are kept by {checker_of(cluster)}: drain through a health checker is not "
+                         "supported yet (lvsdeploy would fight the checker over the weight)")
+    rip = str(cluster.hosts[host].rip.ip)
+    found = []
+    for svc in services:
+        kernel = ipvs_service(cluster, svc)
+        for rs in svc.realservers:
+            if rs.host == host:
+                found.append({"service": kernel.label, "dest": f"{rip}:{rs.port}", "since": since})
+    return found

@@ -381,10 +381,21 @@ class Cluster(_Located):
     failover: Failover | None = None   # lvs_failover; two or more directors need it (validate.failover)
     storage_cluster: StorageCluster = Field(default_factory=StorageCluster)   # lvs_storage_cluster
     _warnings: list = PrivateAttr(default_factory=list)   # errors.Problem: worth saying, not worth stopping
+    # set by `lvsdeploy drain`/`undrain` for one run, never by the inventory: (drain, undrain) lists of
+    # {service, dest[, since]} for the directors' ipvs task (lvsdeploy/drain.py)
+    _drain_request: tuple[list, list] = PrivateAttr(default=([], []))
 
     @property
     def warnings(self) -> list:
         return self._warnings
+
+    @property
+    def drain_request(self) -> tuple[list, list]:
+        return self._drain_request
+
+    @drain_request.setter
+    def drain_request(self, request: tuple[list, list]) -> None:
+        self._drain_request = request
 
     @warnings.setter
     def warnings(self, problems: list) -> None:

@@ -223,3 +223,20 @@ def test_limit_naming_no_host_or_group_is_an_error(capsys, no_network):
     assert no_network == []
     assert code == 1
     assert "rs3" in err
+
+
+def test_drain_of_a_host_no_service_has_is_refused_before_any_connection(capsys, no_network):
+    assert cli.main(["drain", str(EXAMPLES / "dr.yml"), "storage1"]) == 1
+    assert "storage1 is not a real server of" in capsys.readouterr().err
+    assert cli.main(["drain", str(EXAMPLES / "dr.yml"), "rs1", "--service", "nosuch"]) == 1
+    assert "rs1 is not a real server of service 'nosuch'" in capsys.readouterr().err
+    assert no_network == []
+
+
+def test_drain_asks_each_service_of_the_host_at_weight_zero():
+    from lvsdeploy.drain import request
+    cluster = load_cluster(EXAMPLES / "dr.yml")
+    assert request(cluster, "rs1", None, "2026-11-30T14:20:05Z") == [
+        {"service": "TCP 10.20.0.10:80", "dest": "10.20.0.11:80", "since": "2026-11-30T14:20:05Z"},
+        {"service": "UDP 10.20.0.10:53", "dest": "10.20.0.11:53", "since": "2026-11-30T14:20:05Z"}]
+    assert [e["service"] for e in request(cluster, "rs1", "dns", "2026-11-30T14:20:05Z")] == ["UDP 10.20.0.10:53"]

@@ -65,7 +65,8 @@ def test_director_ipvs_task_keeps_a_record_and_adopts_the_boot_rules(owner):
     assert "lvs_ipvs_owner" not in director.defaults
     (rendered,) = expand(director, task, {**director.defaults, "lvs_ipvs_services": [], "lvs_ipvs_owner": owner})
     assert rendered.args == {"services": [], "owner": owner, "record": "/etc/lvsdeploy/ipvs.managed",
-                             "adopt_from": "/etc/lvsdeploy/ipvs.rules"}
+                             "adopt_from": "/etc/lvsdeploy/ipvs.rules", "drained": "/etc/lvsdeploy/drained",
+                             "drain": [], "undrain": []}
 
 
 @pytest.mark.parametrize("groups,expected", [
