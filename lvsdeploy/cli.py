@@ -1,6 +1,7 @@
 """The command line: parse arguments, call the stages, render output. No logic of its own."""
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-v", "--verbose", action="store_true", help="round trips per host")
         p.add_argument("--connect-timeout", type=_seconds, default=CONNECT_TIMEOUT, metavar="S",
                        help=f"seconds to set up each SSH hop (default {CONNECT_TIMEOUT})")
+        p.add_argument("--format", choices=("text", "json"), default="text",
+                       help="json: one document on stdout (docs/json.md); apply then needs --yes")
         return p
 
     engine_parser("plan", "show what apply would change (exit 0: nothing, 2: changes, 1: error)")
@@ -216,43 +219,62 @@ def _plan_and_apply(args, cluster, console: Console, err: Console) -> int:
             hints = [f"{n}{did_you_mean(n, sorted(known))}" for n in unknown]
             err.print(f"[red]--limit names no host or group: {escape(', '.join(hints))}[/]")
             return EXIT_ERROR
+    as_json = getattr(args, "format", "text") == "json"
+    if as_json:   # the same steps, their text to nowhere; one document on stdout at the end
+        if args.command != "plan" and not args.check and not args.yes:
+            err.print("[red]--format json applies only with --yes (no prompt between the plan and the apply)[/]")
+            return EXIT_ERROR
+        console = Console(file=open(os.devnull, "w"), highlight=False)
     runs = engine.plan_all(cluster, args.forks, limit, args.connect_timeout)
     try:
-        render.review(console, runs, args.verbose)
-        console.print(render.summary(runs))
-        flat = [r for phase in runs for r in phase]
-        if any(r.status == "failed" for r in flat):
-            console.print("[red]Planning failed; nothing was changed.[/]")
-            return EXIT_ERROR
-        cycle = engine.dependency_cycle(cluster, runs)
-        if cycle:
-            console.print(f"[red]These hosts would wait for each other in a circle: {escape(' -> '.join(cycle))} "
-                          "(a director of a pair that is also a storage node or mounts a share can do this); "
-                          "nothing was changed.[/]", soft_wrap=True)
-            return EXIT_ERROR
-        changed = any(r.plan.changed for r in flat)
-        if args.command == "plan" or args.check:
-            return EXIT_CHANGED if changed else EXIT_OK
-        if changed and not args.yes:
-            if not sys.stdin.isatty():
-                console.print("[red]Refusing to apply without a terminal to confirm; pass --yes.[/]")
-                return EXIT_ERROR
-            if _ask("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
-                console.print("Nothing was changed.")
-                return EXIT_ERROR
-        limits = engine.ApplyLimits(args.time_limit, args.lock_wait)
-        with _first_interrupt_stops(limits.stop, err):
-            engine.apply_all(cluster, runs, args.forks, limits)
-        render.recap(console, runs)
-        if limits.stop.is_set():
-            err.print("[red]Interrupted: hosts that had started finished; no other host was changed.[/]")
-            return EXIT_INTERRUPTED
-        if any(r.status in ("failed", "skipped") for r in flat):
-            return EXIT_ERROR
-        did_change = any(r.status == "changed" for r in flat)
-        return EXIT_CHANGED if (did_change and args.detailed_exitcode) else EXIT_OK
+        planned: dict = {}
+        status = _plan_and_apply_runs(args, cluster, runs, console, err, planned)
+        if as_json:
+            from . import render_json
+            document = render_json.apply_document(runs, planned) if planned else render_json.plan_document(runs)
+            print(json.dumps(document, indent=2))
+        return status
     finally:
         engine.close_all(runs)
+
+
+def _plan_and_apply_runs(args, cluster, runs, console: Console, err: Console, planned: dict) -> int:
+    """Review, confirm, apply, recap; `planned` gets the plan as it was before any apply (for --format json)."""
+    render.review(console, runs, args.verbose)
+    console.print(render.summary(runs))
+    flat = [r for phase in runs for r in phase]
+    if any(r.status == "failed" for r in flat):
+        console.print("[red]Planning failed; nothing was changed.[/]")
+        return EXIT_ERROR
+    cycle = engine.dependency_cycle(cluster, runs)
+    if cycle:
+        console.print(f"[red]These hosts would wait for each other in a circle: {escape(' -> '.join(cycle))} "
+                      "(a director of a pair that is also a storage node or mounts a share can do this); "
+                      "nothing was changed.[/]", soft_wrap=True)
+        return EXIT_ERROR
+    changed = any(r.plan.changed for r in flat)
+    if args.command == "plan" or args.check:
+        return EXIT_CHANGED if changed else EXIT_OK
+    if changed and not args.yes:
+        if not sys.stdin.isatty():
+            console.print("[red]Refusing to apply without a terminal to confirm; pass --yes.[/]")
+            return EXIT_ERROR
+        if _ask("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
+            console.print("Nothing was changed.")
+            return EXIT_ERROR
+    from . import render_json
+    planned.update(render_json.plan_document(runs))   # the hosts are planned again after their apply
+    limits = engine.ApplyLimits(args.time_limit, args.lock_wait)
+    with _first_interrupt_stops(limits.stop, err):
+        engine.apply_all(cluster, runs, args.forks, limits)
+    render.recap(console, runs)
+    if limits.stop.is_set():
+        err.print("[red]Interrupted: hosts that had started finished; no other host was changed.[/]")
+        return EXIT_INTERRUPTED
+    if any(r.status in ("failed", "skipped") for r in flat):
+        return EXIT_ERROR
+    did_change = any(r.status == "changed" for r in flat)
+    return EXIT_CHANGED if (did_change and args.detailed_exitcode) else EXIT_OK
 
 
 @contextmanager

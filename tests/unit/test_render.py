@@ -169,3 +169,27 @@ def test_recap_table_rows(hosts):
     assert "rs2: failed at change sysctl net.ipv4.conf.all.arp_ignore (demo):" in after
     assert "sysctl: permission denied" in after
     assert "director1: an earlier phase failed" in after
+
+
+def test_plan_json_lists_exactly_what_the_review_shows(hosts):
+    # `plan --format json` and the text review are drawn from the same runs: same hosts, resources and lines
+    import json
+
+    from lvsdeploy import render_json
+    runs = [[run(hosts["rs1"], changes=[sysctl_change(), file_change()], handlers=[("reload x", "true")])],
+            [run(hosts["director1"])]]
+    runs[0][0].plan.notes.append("ipvs TCP 10.0.0.1:80: not managed by lvsdeploy, left alone")
+    text = console()
+    render.review(text, runs)
+    doc = json.loads(json.dumps(render_json.plan_document(runs)))
+    assert doc["schema"] == "lvsdeploy.plan/1"
+    assert doc["summary"] == {"changes": 2, "hosts_changing": 1, "hosts": 2, "hosts_failed": 0}
+    shown = text.export_text()
+    for host in doc["hosts"]:
+        for change in host["changes"]:
+            assert f"~ {change['resource']}" in shown
+            assert all(line in shown for line in change["diff"])
+    assert doc["hosts"][0]["handlers"] == ["reload x"] and doc["hosts"][1]["changes"] == []
+    assert doc["hosts"][0]["notes"] == ["ipvs TCP 10.0.0.1:80: not managed by lvsdeploy, left alone"]
+    recap = render_json.apply_document(runs, doc)["recap"]
+    assert [r["host"] for r in recap] == ["rs1", "director1"] and recap[0]["status"] == "pending"

@@ -1,0 +1,43 @@
+"""The plan and the apply recap as JSON for scripts (`--format json`): the same facts the review and the recap
+show, with stable keys. Schemas "lvsdeploy.plan/1" and "lvsdeploy.apply/1" (docs/json.md); a new key may
+appear within a version, a key that changes meaning or goes away makes the next one.
+"""
+
+from __future__ import annotations
+
+from .engine import HostRun
+
+PLAN_SCHEMA = "lvsdeploy.plan/1"
+APPLY_SCHEMA = "lvsdeploy.apply/1"
+
+
+def _host(run: HostRun) -> dict:
+    plan = run.plan
+    return {
+        "host": run.host.name,
+        "planned": "failed" if run.status == "failed" and (plan is None or plan.error) else "ok",
+        "error": run.error,
+        "changes": [{"resource": p.change.resource, "task": p.task, "diff": list(p.change.diff)}
+                    for p in (plan.changes if plan else [])],
+        "handlers": [name for name, _ in (plan.handlers if plan else [])],
+        "notes": list(plan.notes) if plan else [],
+        "round_trips": run.round_trips,
+    }
+
+
+def plan_document(runs: list[list[HostRun]]) -> dict:
+    flat = [r for phase in runs for r in phase]
+    hosts = [_host(r) for r in flat]
+    return {"schema": PLAN_SCHEMA, "hosts": hosts,
+            "summary": {"changes": sum(len(h["changes"]) for h in hosts),
+                        "hosts_changing": sum(1 for h in hosts if h["changes"]), "hosts": len(hosts),
+                        "hosts_failed": sum(1 for h in hosts if h["planned"] == "failed")}}
+
+
+def apply_document(runs: list[list[HostRun]], planned: dict) -> dict:
+    """The plan as it was made (`planned`, from plan_document before the apply), then each host's outcome."""
+    flat = [r for phase in runs for r in phase]
+    recap = [{"host": r.host.name, "status": r.status, "error": r.error, "round_trips": r.round_trips,
+              "seconds": round(r.seconds, 1),
+              "changes": len(r.plan.changes) if r.plan and r.status == "changed" else 0} for r in flat]
+    return {"schema": APPLY_SCHEMA, "plan": planned, "recap": recap}
