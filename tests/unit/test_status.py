@@ -114,3 +114,24 @@ def test_prometheus_text_uses_node_exporters_names_and_labels():
     assert samples and all(line.rsplit(" ", 1)[1].isdigit() for line in samples)
     for name in {line.split("{", 1)[0] for line in samples}:
         assert text.count(f"# TYPE {name} ") == 1 and text.count(f"# HELP {name} ") == 1
+
+
+def test_json_documents_follow_their_published_schemas():
+    # the schemas ship with the package (lvsdeploy/schemas); docs/status.md and docs/json.md describe them
+    import jsonschema
+
+    from lvsdeploy import render_json
+    from lvsdeploy.status.report import unreachable
+    schemas = Path(__file__).parents[2] / "lvsdeploy" / "schemas"
+    cluster = load_cluster(FIXTURE)
+    reports = [director_report(cluster, "director1", parse_status(SAMPLE)), unreachable(cluster, "d2", "no route")]
+    jsonschema.validate(json.loads(as_text_json(reports)), json.loads((schemas / "status-1.json").read_text()))
+    empty = render_json.plan_document([])
+    jsonschema.validate(empty, json.loads((schemas / "plan-1.json").read_text()))
+    bad = dict(empty, summary={"changes": -1})
+    try:
+        jsonschema.validate(bad, json.loads((schemas / "plan-1.json").read_text()))
+    except jsonschema.ValidationError:
+        pass
+    else:
+        raise AssertionError("the plan schema must refuse a summary without its counts")
