@@ -20,7 +20,7 @@ from lvsdeploy.lab import control, paths
 from lvsdeploy.lab.inventory import UDP_WHOAMI_PORT
 from lvsdeploy.verify.checks import udp_probe_command
 
-from . import cluster_fs_checks, failover_checks, health_checks, installed, real_hosts, storage_checks
+from . import cluster_fs_checks, day2_checks, failover_checks, health_checks, installed, real_hosts, storage_checks
 from .lab import PROJECT_DIR, cli, edited_inventory, molecule, ssh, whoami_counts
 
 
@@ -117,6 +117,23 @@ class TopologyFlow:
         assert "Plan: 2 changes on 2 of" in plan.stdout, "plan must show exactly the hand-made changes"
         assert cli("apply", "--yes", str(inventory)).returncode == 0
         assert cli("plan", str(inventory)).returncode == 0
+
+    # --- day-2 operations (issue: status, drain/undrain, JSON), shown on DR -----------------------------------
+    def test_status_reads_the_table_as_the_inventory_says(self, lab, inventory, converged):
+        self._dr_only()
+        day2_checks.status_reads_the_table(lab, inventory)
+
+    def test_drain_under_traffic_then_undrain(self, lab, inventory, converged):
+        self._dr_only()
+        day2_checks.drain_under_traffic(lab, inventory)
+
+    def test_rolling_restart_by_the_readme_recipe(self, lab, inventory, converged):
+        self._dr_only()
+        day2_checks.rolling_restart(lab, inventory)
+
+    def test_plan_json_lists_what_the_text_plan_shows(self, lab, inventory, converged):
+        self._dr_only()
+        day2_checks.plan_json_matches_the_text(lab, inventory, self.DRIFT)
 
     def test_removed_share_is_unmounted_and_unexported_then_restored(self, lab, inventory, tmp_path, converged):
         if self.MODE == "tun":
