@@ -146,34 +146,52 @@ def _status(args, cluster, console: Console) -> int:
 
 
 def _drain(args, cluster, console: Console, err: Console) -> int:
-    """drain/undrain: the directors' ipvs task with this run's drain or undrain, applied like `apply
-    --limit directors`; then, with --wait, the real server's active connections watched down to 0."""
+    """drain/undrain: the directors' ipvs task with this run's drain or undrain, applied like `apply --limit
+    directors`, but only on directors that are otherwise as the inventory says (a drain must not carry other
+    pending edits with it); then, with --wait, the real server's active connections watched down to 0."""
     from .drain import DrainError, request
     from .status import read_directors
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     try:
-        entries = request(cluster, args.host, args.service, since)
+        entries = request(cluster, args.host, args.service, since, undrain=args.command == "undrain")
     except DrainError as exc:
         err.print(f"[red]{escape(str(exc))}; nothing was changed.[/]", soft_wrap=True)
         return EXIT_ERROR
+    directors = ",".join(h.name for h in cluster.directors())
+    pending = engine.plan_all(cluster, args.forks, set(directors.split(",")), args.connect_timeout)
+    try:
+        flat = [r for phase in pending for r in phase]
+        if any(r.status == "failed" or r.plan.changed for r in flat):
+            render.review(err, pending)
+            err.print("[red]The directors are not as the inventory says (above); apply that first, then drain. "
+                      "Nothing was changed.[/]")
+            return EXIT_ERROR
+    finally:
+        engine.close_all(pending)
     undrain = [{"service": e["service"], "dest": e["dest"]} for e in entries]
     cluster.drain_request = (entries, []) if args.command == "drain" else ([], undrain)
     run = argparse.Namespace(**{**vars(args), "command": "apply", "check": False, "detailed_exitcode": False,
-                                "limit": ",".join(h.name for h in cluster.directors())})
+                                "limit": directors})
     status = _plan_and_apply(run, cluster, console, err)
     if status != EXIT_OK or args.command == "undrain" or not args.wait:
         return status
+    # progress to stderr: with --format json, stdout holds the one document
     deadline = time.monotonic() + args.timeout
     wanted = {(e["service"], e["dest"]) for e in entries}
     while True:
-        active = sum(b.active for d in read_directors(cluster, args.connect_timeout) for s in d.services
-                     for b in s.backends if (s.label, b.address) in wanted)
-        console.print(f"{escape(args.host)}: {active} active connection{'s' * (active != 1)}")
+        read = read_directors(cluster, args.connect_timeout)
+        unread = [d.name for d in read if d.state != "ok"]
+        if unread:
+            err.print(f"[red]cannot read {escape(', '.join(unread))}: its connections are unknown; {args.host} "
+                      "stays drained[/]")
+            return EXIT_ERROR
+        active = sum(b.active for d in read for s in d.services for b in s.backends if (s.label, b.address) in wanted)
+        err.print(f"{escape(args.host)}: {active} active connection{'s' * (active != 1)}")
         if active == 0:
             return EXIT_OK
         if time.monotonic() >= deadline:
-            console.print(f"[yellow]{escape(args.host)} still has {active} active after {args.timeout} s; it stays "
-                          "drained[/]")
+            err.print(f"[yellow]{escape(args.host)} still has {active} active after {args.timeout} s; it stays "
+                      "drained[/]")
             return EXIT_CHANGED
         time.sleep(2)
 
@@ -239,16 +257,18 @@ def _plan_and_apply(args, cluster, console: Console, err: Console) -> int:
 
 
 def _plan_and_apply_runs(args, cluster, runs, console: Console, err: Console, planned: dict) -> int:
-    """Review, confirm, apply, recap; `planned` gets the plan as it was before any apply (for --format json)."""
+    """Review, confirm, apply, recap; `planned` gets the plan as it was before any apply (for --format json,
+    where `console` writes nowhere and what stops the run is said on stderr)."""
+    alarm = err.print if getattr(args, "format", "text") == "json" else console.print
     render.review(console, runs, args.verbose)
     console.print(render.summary(runs))
     flat = [r for phase in runs for r in phase]
     if any(r.status == "failed" for r in flat):
-        console.print("[red]Planning failed; nothing was changed.[/]")
+        alarm("[red]Planning failed; nothing was changed.[/]")
         return EXIT_ERROR
     cycle = engine.dependency_cycle(cluster, runs)
     if cycle:
-        console.print(f"[red]These hosts would wait for each other in a circle: {escape(' -> '.join(cycle))} "
+        alarm(f"[red]These hosts would wait for each other in a circle: {escape(' -> '.join(cycle))} "
                       "(a director of a pair that is also a storage node or mounts a share can do this); "
                       "nothing was changed.[/]", soft_wrap=True)
         return EXIT_ERROR
@@ -257,10 +277,10 @@ def _plan_and_apply_runs(args, cluster, runs, console: Console, err: Console, pl
         return EXIT_CHANGED if changed else EXIT_OK
     if changed and not args.yes:
         if not sys.stdin.isatty():
-            console.print("[red]Refusing to apply without a terminal to confirm; pass --yes.[/]")
+            alarm("[red]Refusing to apply without a terminal to confirm; pass --yes.[/]")
             return EXIT_ERROR
         if _ask("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
-            console.print("Nothing was changed.")
+            alarm("Nothing was changed.")
             return EXIT_ERROR
     from . import render_json
     planned.update(render_json.plan_document(runs))   # the hosts are planned again after their apply

@@ -73,8 +73,9 @@ class DrainError(Exception):
     """A drain that cannot be done as asked; the message says why."""
 
 
-def request(cluster: Cluster, host: str, service: str | None, since: str) -> list[dict]:
-    """{service, dest, since} for `host` in every service that has it (or the one named)."""
+def request(cluster: Cluster, host: str, service: str | None, since: str, undrain: bool = False) -> list[dict]:
+    """{service, dest, since} for `host` in every service that has it (or the one named). A drain is refused
+    while a health checker keeps the services; an undrain never is (it only clears the record)."""
     from lvsdeploy.checkers import checker_of
     from lvsdeploy.desired import ipvs_service
     if host not in cluster.hosts or not cluster.hosts[host].is_realserver:
@@ -83,7 +84,7 @@ def request(cluster: Cluster, host: str, service: str | None, since: str) -> lis
     if not services:
         named = f"service {service!r}" if service else "any service"
         raise DrainError(f"{host} is not a real server of {named} in {cluster.source}")
-    if checker_of(cluster) != "none":
+    if checker_of(cluster) != "none" and not undrain:
         raise DrainError(f"the services are kept by {checker_of(cluster)}: drain through a health checker is not "
                          "supported yet (lvsdeploy would fight the checker over the weight)")
     rip = str(cluster.hosts[host].rip.ip)

@@ -267,8 +267,10 @@ def _tolerant(command: str) -> str:
 def plan(args: dict, facts) -> list[Change]:
     a = _args(args)
     drains = _drained(a, facts)
-    # a drained real server is wanted at weight 0, whatever the inventory says, until it is undrained
-    a["services"] = drain.apply_to(a["services"], drains)
+    # a drained real server is wanted at weight 0, whatever the inventory says, until it is undrained; only in
+    # services lvsdeploy keeps itself: a checker's daemon sets the weights from its own configuration
+    if a["owner"] == LVSDEPLOY:
+        a["services"] = drain.apply_to(a["services"], drains)
     wanted, owners, current, owner = a["services"], _owned(a, facts), _current(facts), a["owner"]
     collisions = [s for s in wanted if s.key in current and s.label not in owners]
     if collisions:
@@ -326,7 +328,9 @@ def notes(args: dict, facts) -> list[str]:
     notes = [f"ipvs {s.label}: not managed by lvsdeploy, left alone"
              for s in sorted(current.values(), key=_sort_key) if s.label not in owners and s.key not in wanted]
     notes += [f"ipvs {d.service} -> {d.dest}: drained since {d.since} (weight 0 until `lvsdeploy undrain`)"
-              for _, d in sorted(_drained(a, facts).items())]
+              if a["owner"] == LVSDEPLOY else
+              f"ipvs {d.service} -> {d.dest}: drained since {d.since}, but {a['owner']} keeps the weights: not in "
+              "effect (`lvsdeploy undrain` clears it)" for _, d in sorted(_drained(a, facts).items())]
     if a["owner"] != LVSDEPLOY:
         for service in a["services"]:
             have = current.get(service.key)

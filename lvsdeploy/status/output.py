@@ -42,7 +42,9 @@ def text(console: Console, directors: list[Director]) -> None:
                 weight += f" ({b.inventory_weight})" if b.inventory_weight is not None else " (-)"
                 table.add_row("", escape(f"{b.host or '?'} {b.address}"), weight, str(b.active), str(b.inactive),
                               str(b.rates.get("cps", "")), str(b.rates.get("in_bps", "")),
-                              str(b.rates.get("out_bps", "")), _red(b.issue or ""))
+                              str(b.rates.get("out_bps", "")),
+                              _red(b.issue) if b.issue else (f"drained since {b.drained_since}" if b.drained_since
+                                                             else ""))
         console.print(table)
 
 
@@ -85,7 +87,8 @@ def prometheus(directors: list[Director]) -> str:
             for s in d.services:
                 protocol, address = s.label.split(" ", 1)
                 if protocol == "FWM":
-                    local = {"local_address": "", "local_port": "0", "local_mark": address}
+                    # as node_exporter has it from /proc/net/ip_vs: eight hex digits
+                    local = {"local_address": "", "local_port": "0", "local_mark": f"{int(address):08X}"}
                 else:
                     ip, port = split_addrport(address)
                     local = {"local_address": ip, "local_port": str(port), "local_mark": ""}

@@ -26,6 +26,7 @@ class Backend:
     stats: dict[str, int] = field(default_factory=dict)
     rates: dict[str, int] = field(default_factory=dict)
     issue: str | None = None
+    drained_since: str | None = None   # `lvsdeploy drain`: weight 0 is wanted, not a mismatch
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Director:
         return sum(len(s.issues) + sum(b.issue is not None for b in s.backends) for s in self.services)
 
 
-def _backends(cluster: Cluster, svc, live: LiveService | None, checker: str) -> list[Backend]:
+def _backends(cluster: Cluster, svc, live: LiveService | None, checker: str, drains: dict) -> list[Backend]:
     wanted = ipvs_service(cluster, svc)
     names = {(str(cluster.hosts[rs.host].rip.ip), rs.port): rs.host for rs in svc.realservers}
     rows = []
@@ -63,9 +64,15 @@ def _backends(cluster: Cluster, svc, live: LiveService | None, checker: str) -> 
         found = live.dest(dest.ip, dest.port) if live else None
         row = Backend(names[(dest.ip, dest.port)], f"{dest.ip}:{dest.port}", dest.weight,
                       found.weight if found else None)
+        drained = drains.get((wanted.label, row.address)) if checker == "none" else None
+        row.drained_since = drained.since if drained else None
         if found:
             row.active, row.inactive, row.stats, row.rates = found.active, found.inactive, found.stats, found.rates
-            if found.weight != dest.weight:
+            if drained and found.weight != 0:
+                row.issue = f"drained since {drained.since}, but weight {found.weight}"
+            elif drained:
+                pass
+            elif found.weight != dest.weight:
                 row.issue = (f"weight {found.weight}, inventory {dest.weight}"
                              + (" (quiescent: its check fails)" if found.weight == 0 and checker != "none" else ""))
         elif live is not None:
@@ -93,7 +100,7 @@ def director_report(cluster: Cluster, name: str, table: DirectorTable) -> Direct
         seen.add(wanted.label)
         row = Service(svc.name, wanted.label, live.scheduler if live else None, live.flags if live else "",
                       None if svc.fwmark is not None else str(svc.vip) in table.addresses)
-        row.backends = _backends(cluster, svc, live, checker)
+        row.backends = _backends(cluster, svc, live, checker, table.drains)
         if live is None:
             row.issues.append("missing from the table")
         else:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lvsdeploy import drain
+
 STATUS_SNIPPET = """\
 if [ -e /proc/net/ip_vs ] && command -v ipvsadm >/dev/null 2>&1; then
   echo '@@ list'; ipvsadm -Ln --exact
@@ -19,6 +21,7 @@ if [ -e /proc/net/ip_vs ] && command -v ipvsadm >/dev/null 2>&1; then
 elif [ -e /proc/net/ip_vs ]; then echo '@@ no-ipvsadm'
 else echo '@@ not-loaded'; fi
 echo '@@ addresses'; ip -o addr show
+echo '@@ drained'; cat /etc/lvsdeploy/drained 2>/dev/null
 true"""
 
 PROTOCOLS = ("TCP", "UDP", "SCTP", "FWM")
@@ -71,6 +74,7 @@ class DirectorTable:
     services: list[LiveService] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)   # COUNTERS over the whole table (ip_vs_stats)
     addresses: set[str] = field(default_factory=set)        # every address held here, without prefix length
+    drains: dict = field(default_factory=dict)              # lvsdeploy drain's record here (drain.parse)
 
     def service(self, label: str) -> LiveService | None:
         return next((s for s in self.services if s.label == label), None)
@@ -165,7 +169,8 @@ def _addresses(lines: list[str]) -> set[str]:
 
 def parse_status(text: str) -> DirectorTable:
     sections = _sections(text)
-    table = DirectorTable(addresses=_addresses(sections.get("addresses", [])))
+    table = DirectorTable(addresses=_addresses(sections.get("addresses", [])),
+                          drains=drain.parse("\n".join(sections.get("drained", [])).encode()))
     if "not-loaded" in sections or "no-ipvsadm" in sections:
         table.state = "not-loaded" if "not-loaded" in sections else "no-ipvsadm"
         return table

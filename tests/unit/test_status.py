@@ -135,3 +135,11 @@ def test_json_documents_follow_their_published_schemas():
         pass
     else:
         raise AssertionError("the plan schema must refuse a summary without its counts")
+
+
+def test_a_drained_real_server_at_weight_zero_is_no_mismatch():
+    cluster = load_cluster(FIXTURE)
+    drained = SAMPLE + "@@ drained\nTCP 10.20.0.10:80 10.20.0.12:80 2026-11-30T14:20:05Z\n"
+    web = director_report(cluster, "director1", parse_status(drained)).services[0]
+    rs2 = next(b for b in web.backends if b.host == "rs2")
+    assert rs2.weight == 0 and rs2.issue is None and rs2.drained_since == "2026-11-30T14:20:05Z"
