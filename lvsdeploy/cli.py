@@ -224,7 +224,8 @@ def _cluster_summary(cluster) -> str:
         lines.append(f"  health checker: {checker}" + (" (nothing tests the real servers: a failed one stays in "
                                                         "rotation)" if checker == "none" else ""))
     for share in cluster.shares:
-        lines.append(f"  share {share.name}: {share.type} {share.server}:{share.export} -> {share.mount}")
+        source = share.export if share.type == "nfs" else f"{share.device} (iSCSI LUN)"
+        lines.append(f"  share {share.name}: {share.type} {share.server}:{source} -> {share.mount}")
     return "\n".join(lines)
 
 

@@ -58,8 +58,11 @@ def _still_mounted(stack: str, facts) -> list[str]:
 
 
 def notes(args: dict, facts) -> list[str]:
-    return [f"cluster stack {stack}: left running, {', '.join(_still_mounted(stack, facts))} still mounted"
-            for stack, _, _ in _leaving(_args(args)["keep"], facts) if _still_mounted(stack, facts)]
+    said = []
+    for stack, _, _ in _leaving(_args(args)["keep"], facts):
+        if mounted := _still_mounted(stack, facts):
+            said.append(f"cluster stack {stack}: left running, {', '.join(mounted)} still mounted")
+    return said
 
 
 def plan(args: dict, facts) -> list[Change]:

@@ -170,15 +170,14 @@ def realserver_powered_off(lab_state, inventory: Path, fstype: str, rip_of) -> N
         written, stall = writer.finish()
         served.stop()
         # reads wait for the recovery too (dlm freezes lock requests until it is done): the requests that waited
-        # longer than the loop's timeout fail, all of them in that one window, about as long as the write stall
+        # longer than the loop's timeout fail, all of them in one window no longer than the write stall
         failed = [begun for begun, ok in served.results if not ok]
         window = max(failed) - min(failed) if failed else 0.0
         record(f"{lab} {fstype}: rs2 powered off while rs1 wrote every 0.2 s: longest write stall {stall:.2f} s, "
                f"{written} writes in {WRITE_SECONDS[fstype]} s; reads of a page in that directory from rs1: "
                f"{served}" + (f", failures within {window:.1f} s" if failed else ""))
         assert written > 0 and stall < STALL_BOUND[fstype], f"rs1's writes stalled {stall:.1f} s (or never resumed)"
-        assert served.results and window <= stall + 1 and len(failed) <= 10 * (stall + 1), \
-            f"rs1 failed to serve outside the recovery: {served}"
+        assert served.results and window <= stall + 1, f"rs1 failed to serve outside the recovery: {served}"
         assert all(ok for begun, ok in served.results if begun > max(failed, default=0.0)), "reads did not come back"
     finally:
         writer.stop()

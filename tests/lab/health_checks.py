@@ -236,6 +236,9 @@ def quiescent_keeps_established_connections(lab, name: str, inventories: dict, c
     apply_under_loop(name, vip, inventories["quiescent"], f"{checker} switched to quiescent")
     assert daemon_pid(name, checker) == pid, f"{checker} was restarted, not reloaded"
     ssh(name, "rs1", "head -c 16000000 /dev/zero > /var/www/html/big")
+    # rs1 in rotation first: after the reload the checker may add it back only at its next check, and rr then
+    # gives both downloads to rs2 (seen in CI with ldirectord: two 404s)
+    assert TableWatch(name, dest_weight(rip, 80, 1)).wait() is not None, "rs1 never came back in rotation"
     downloads = [subprocess.Popen(control.ssh_argv(name, "client", [
         f"curl -s -o /dev/null -w '%{{http_code}} %{{size_download}}' --limit-rate 1000k --max-time 60 "
         f"http://{vip}/big"]), stdout=subprocess.PIPE, text=True) for _ in range(2)]

@@ -75,3 +75,13 @@ def test_the_corosync_key_is_read_here_and_checked(tmp_path):
     (tmp_path / "authkey").write_bytes(b"short")
     (found,) = validate(c)
     assert found.where == "lvs_storage_cluster: key_file" and "must be a file of 128 to 4096 bytes" in found.what
+
+
+def test_validate_names_a_block_shares_device(tmp_path, capsys):
+    from lvsdeploy import cli
+    path = tmp_path / "inv.yml"
+    path.write_text(INVENTORY)
+    assert cli.main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "  share Cluster_1: gfs2 storage1:/dev/disk/by-id/virtio-lun0 (iSCSI LUN) -> /srv/cluster" in out
+    assert "  share content: nfs storage1:/srv/lvs/content -> /var/www/html/shared" in out
