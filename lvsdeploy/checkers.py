@@ -64,6 +64,7 @@ def _escape_regex(text: str) -> str:
 
 def service_data(cluster: Cluster, svc: VirtualService) -> dict:
     """One virtual service as both templates need it."""
+    from .desired import ipvs_service   # desired.py builds on this module
     check = resolved_check(svc)
     method = MODES[svc.mode].method
     netmask = str(svc.persistence_netmask) if svc.persistence_netmask else None
@@ -73,6 +74,7 @@ def service_data(cluster: Cluster, svc: VirtualService) -> dict:
         for rs in svc.realservers
     ]
     return {
+        "label": ipvs_service(cluster, svc).label,   # as the drain record names it
         "name": svc.name, "vip": str(svc.vip) if svc.vip else None, "port": svc.port or 0, "fwmark": svc.fwmark,
         "protocol": svc.protocol, "scheduler": svc.scheduler, "persistence": svc.persistence,
         "netmask": None if netmask in (None, "255.255.255.255") else netmask,

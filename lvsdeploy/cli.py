@@ -153,7 +153,7 @@ def _drain(args, cluster, console: Console, err: Console) -> int:
     from .status import read_directors
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     try:
-        entries = request(cluster, args.host, args.service, since, undrain=args.command == "undrain")
+        entries = request(cluster, args.host, args.service, since)
     except DrainError as exc:
         err.print(f"[red]{escape(str(exc))}; nothing was changed.[/]", soft_wrap=True)
         return EXIT_ERROR

@@ -59,6 +59,28 @@ def effective(recorded: dict[tuple[str, str], Drain], add: list[Drain], remove: 
     return result
 
 
+def in_force(content: bytes | None, add: list[Drain], remove: list[Drain], wanted: set[tuple[str, str]]) -> dict:
+    """The drains in force after this run: the director's record (`content`), this run's drain and undrain,
+    and only for (service, dest) pairs the inventory still has (`wanted`)."""
+    return {k: v for k, v in effective(parse(content), add, remove).items() if k in wanted}
+
+
+def checker_vars(cluster: Cluster, host, files: dict) -> dict:
+    """`lvs_drained` for a director whose health checker keeps the services: the "SERVICE DEST" pairs its
+    configuration gives weight 0 (the checker's own way to drain: its configuration, then its reload). It needs
+    the director's record, so the engine renders the director's tasks again once the facts are read."""
+    from lvsdeploy.desired import ipvs_service
+    if not host.is_director or host.health_checker == "none" or files is None:
+        return {}
+    fact = files.get(DRAINED)
+    asked = [[Drain(str(d["service"]), str(d["dest"]), str(d.get("since", ""))) for d in part]
+             for part in cluster.drain_request]
+    services = [ipvs_service(cluster, s) for s in cluster.services]
+    wanted = {(s.label, f"{d.ip}:{d.port}") for s in services for d in s.destinations}
+    drains = in_force(fact.content if fact is not None and fact.exists else None, asked[0], asked[1], wanted)
+    return {"lvs_drained": [f"{service} {dest}" for service, dest in sorted(drains)]}
+
+
 def apply_to(services: list[IpvsService], drains: dict[tuple[str, str], Drain]) -> list[IpvsService]:
     """The wanted services with every drained destination at weight 0 (copies; the inputs are shared)."""
     out = []
@@ -73,10 +95,9 @@ class DrainError(Exception):
     """A drain that cannot be done as asked; the message says why."""
 
 
-def request(cluster: Cluster, host: str, service: str | None, since: str, undrain: bool = False) -> list[dict]:
-    """{service, dest, since} for `host` in every service that has it (or the one named). A drain is refused
-    while a health checker keeps the services; an undrain never is (it only clears the record)."""
-    from lvsdeploy.checkers import checker_of
+def request(cluster: Cluster, host: str, service: str | None, since: str) -> list[dict]:
+    """{service, dest, since} for `host` in every service that has it (or the one named). A request is refused
+    is refused only when the host serves no such service."""
     from lvsdeploy.desired import ipvs_service
     if host not in cluster.hosts or not cluster.hosts[host].is_realserver:
         raise DrainError(f"{host} is not a real server of {cluster.source}")
@@ -84,9 +105,6 @@ def request(cluster: Cluster, host: str, service: str | None, since: str, undrai
     if not services:
         named = f"service {service!r}" if service else "any service"
         raise DrainError(f"{host} is not a real server of {named} in {cluster.source}")
-    if checker_of(cluster) != "none" and not undrain:
-        raise DrainError(f"the services are kept by {checker_of(cluster)}: drain through a health checker is not "
-                         "supported yet (lvsdeploy would fight the checker over the weight)")
     rip = str(cluster.hosts[host].rip.ip)
     found = []
     for svc in services:

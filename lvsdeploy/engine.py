@@ -23,7 +23,8 @@ from .executor import (APPLY_TIME_LIMIT, CONNECT_TIMEOUT, EXIT_LOCKED, EXIT_TIME
 from .facts import gather
 from .lvs import MODES
 from .model import Cluster, Host
-from .plan import APPLY_MARK, EXIT_STALE, READBACK_MARK, HostPlan, HostTasks, facts_request, host_tasks, plan_host
+from .plan import (APPLY_MARK, EXIT_STALE, READBACK_MARK, HostPlan, HostTasks, facts_request, host_tasks, plan_host,
+                   reads_facts)
 
 PHASES = ("storage", "realservers", "directors")
 
@@ -76,6 +77,8 @@ def _plan_one(cluster: Cluster, run: HostRun, connect_timeout: float) -> HostRun
             return run
         run.session = connect(run.host, connect_timeout)
         facts = read_facts(run.session, facts_request(run.tasks))
+        if reads_facts(run.host):
+            run.tasks = host_tasks(cluster, run.host, facts)
         run.holds_floating = any(facts.interface_with(IPv4Address(ip)) for ip in failover.floating_addresses(cluster))
         run.runs_vrrp = failover.runs_vrrp(facts)
         run.plan = plan_host(run.tasks, facts)

@@ -8,6 +8,7 @@ against the facts read before the apply and again, for the convergence check, ag
 import shlex
 from dataclasses import dataclass, field
 
+from . import drain
 from .desired import host_vars
 from .facts import HostFacts
 from .model import Cluster, Host
@@ -74,15 +75,17 @@ class HostPlan:
         return "\n".join(lines) + "\n"
 
 
-def host_tasks(cluster: Cluster, host: Host) -> HostTasks:
-    """Render every task of the host's roles once; a role that cannot be rendered is the host's error."""
+def host_tasks(cluster: Cluster, host: Host, facts: HostFacts | None = None) -> HostTasks:
+    """Render every task of the host's roles once; a role that cannot be rendered is the host's error. With the
+    host's facts, the few variables drawn from them are set too (reads_facts says which hosts have any)."""
     result = HostTasks(host.name)
     try:
         roles = roles_for(host.groups)
         # As in Ansible, a role's defaults are seen by the roles after it (boot persists the director's
         # lvs_ipvs_rules_file); the host's own variables beat every default.
         defaults = {k: v for role in roles for k, v in role.defaults.items()}
-        variables = {**defaults, **host_vars(cluster, host)}
+        variables = {**defaults, **host_vars(cluster, host),
+                     **(drain.checker_vars(cluster, host, facts.files) if facts is not None else {})}
         for role in roles:
             for task in role.tasks:
                 result.tasks.extend(expand(role, task, variables))
@@ -91,6 +94,12 @@ def host_tasks(cluster: Cluster, host: Host) -> HostTasks:
     except RoleError as exc:
         result.error = str(exc)
     return result
+
+
+def reads_facts(host: Host) -> bool:
+    """A director whose health checker keeps the services: its checker's configuration gives a drained real
+    server weight 0, and the drains are on the director (a local second rendering, no second round trip)."""
+    return host.is_director and host.health_checker != "none"
 
 
 def facts_request(tasks: HostTasks) -> FactsRequest:

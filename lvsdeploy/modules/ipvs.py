@@ -69,9 +69,9 @@ def _drained(a: dict, facts) -> dict:
     if a["drained"] is None:
         return {}
     fact = facts.files.get(a["drained"])
-    recorded = drain.parse(fact.content if fact is not None and fact.exists else None)
     wanted = {(s.label, f"{d.ip}:{d.port}") for s in a["services"] for d in s.destinations}
-    return {k: v for k, v in drain.effective(recorded, a["drain"], a["undrain"]).items() if k in wanted}
+    return drain.in_force(fact.content if fact is not None and fact.exists else None, a["drain"], a["undrain"],
+                          wanted)
 
 
 def _drained_change(a: dict, facts, drains: dict) -> Change | None:
@@ -267,10 +267,9 @@ def _tolerant(command: str) -> str:
 def plan(args: dict, facts) -> list[Change]:
     a = _args(args)
     drains = _drained(a, facts)
-    # a drained real server is wanted at weight 0, whatever the inventory says, until it is undrained; only in
-    # services lvsdeploy keeps itself: a checker's daemon sets the weights from its own configuration
-    if a["owner"] == LVSDEPLOY:
-        a["services"] = drain.apply_to(a["services"], drains)
+    # a drained real server is wanted at weight 0, whatever the inventory says, until it is undrained (a checker
+    # gets the same weight 0 from its configuration: drain.checker_vars)
+    a["services"] = drain.apply_to(a["services"], drains)
     wanted, owners, current, owner = a["services"], _owned(a, facts), _current(facts), a["owner"]
     collisions = [s for s in wanted if s.key in current and s.label not in owners]
     if collisions:
@@ -329,8 +328,8 @@ def notes(args: dict, facts) -> list[str]:
              for s in sorted(current.values(), key=_sort_key) if s.label not in owners and s.key not in wanted]
     notes += [f"ipvs {d.service} -> {d.dest}: drained since {d.since} (weight 0 until `lvsdeploy undrain`)"
               if a["owner"] == LVSDEPLOY else
-              f"ipvs {d.service} -> {d.dest}: drained since {d.since}, but {a['owner']} keeps the weights: not in "
-              "effect (`lvsdeploy undrain` clears it)" for _, d in sorted(_drained(a, facts).items())]
+              f"ipvs {d.service} -> {d.dest}: drained since {d.since} (weight 0 in {a['owner']}'s configuration "
+              "until `lvsdeploy undrain`)" for _, d in sorted(_drained(a, facts).items())]
     if a["owner"] != LVSDEPLOY:
         for service in a["services"]:
             have = current.get(service.key)

@@ -64,7 +64,7 @@ def _backends(cluster: Cluster, svc, live: LiveService | None, checker: str, dra
         found = live.dest(dest.ip, dest.port) if live else None
         row = Backend(names[(dest.ip, dest.port)], f"{dest.ip}:{dest.port}", dest.weight,
                       found.weight if found else None)
-        drained = drains.get((wanted.label, row.address)) if checker == "none" else None
+        drained = drains.get((wanted.label, row.address))
         row.drained_since = drained.since if drained else None
         if found:
             row.active, row.inactive, row.stats, row.rates = found.active, found.inactive, found.stats, found.rates

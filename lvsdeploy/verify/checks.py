@@ -133,9 +133,27 @@ def ipvs_rows(text: str) -> set[str]:
 # Real servers a health checker has taken out, with the reason verify's own probe found: reported at the end of
 # the run (conftest's terminal summary), not counted as failures of the deployment.
 DOWN_BY_HEALTH_CHECK: list[str] = []
+DRAINED: list[str] = []
 
 
-def checked_rows(host, director: str, cluster, checker: str, found: set[str]) -> set[str]:
+def drained_rows(host, director: str, cluster) -> dict[str, str]:
+    """{inventory row: the same row at weight 0} for each real server `lvsdeploy drain` drained on this
+    director (its record): weight 0 is then what the table must show. Each is noted in DRAINED."""
+    from lvsdeploy import drain
+    record = host.run(f"cat {drain.DRAINED}")
+    drains = drain.parse(record.stdout.encode()) if record.rc == 0 else {}
+    rows = {}
+    for _, label, _, dests in service_rows(cluster):
+        for dest in dests:
+            found = drains.get((label, f"{dest.ip}:{dest.port}"))
+            if found is not None:
+                rows[dest.row()] = dest.row(weight=0)
+                DRAINED.append(f"{director}: {label} -> {dest.ip}:{dest.port} ({dest.host}) drained since "
+                               f"{found.since} (weight 0 until `lvsdeploy undrain`)")
+    return rows
+
+
+def checked_rows(host, director: str, cluster, checker: str, found: set[str], drained: dict[str, str]) -> set[str]:
     """The rows a checker-kept table must have: the inventory's, except that a real server which fails verify's
     own probe of its health check may be missing (on_failure remove) or at weight 0 (quiescent), and a
     service's sorry server may stand in. Each such real server is noted in DOWN_BY_HEALTH_CHECK."""
@@ -144,8 +162,8 @@ def checked_rows(host, director: str, cluster, checker: str, found: set[str]) ->
     for svc, label, service, dests in service_rows(cluster):
         wanted.add(service)
         for dest in dests:
-            if dest.row() in found:
-                wanted.add(dest.row())
+            if drained.get(dest.row(), dest.row()) in found:   # a drained one at weight 0 from the config
+                wanted.add(drained.get(dest.row(), dest.row()))
                 continue
             test = probe(svc, dest.ip, dest.port)
             answer = host.run(test.command).stdout.strip() if test else None

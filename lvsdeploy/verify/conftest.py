@@ -104,8 +104,9 @@ def expected_ipvs(cluster) -> set[str]:
 def pytest_terminal_summary(terminalreporter):
     """Real servers a health checker has taken out, and which director is master: the cluster works as deployed,
     they are worth knowing."""
-    from .checks import DOWN_BY_HEALTH_CHECK, FAILOVER_STATE
-    for title, lines in (("down by health check", DOWN_BY_HEALTH_CHECK), ("failover", FAILOVER_STATE)):
+    from .checks import DOWN_BY_HEALTH_CHECK, DRAINED, FAILOVER_STATE
+    for title, lines in (("down by health check", DOWN_BY_HEALTH_CHECK), ("drained", DRAINED),
+                         ("failover", FAILOVER_STATE)):
         if lines:
             terminalreporter.section(title)
             for line in lines:

@@ -475,3 +475,47 @@ def test_handover_of_a_converged_director_from_none_to_keepalived_and_back(tmp_p
     assert "systemctl --no-reload disable keepalived.service" in stop.commands
     assert back.changes[1].change.diff == ("~ TCP 10.20.0.10:80: kept by keepalived -> lvsdeploy",
                                            "~ UDP 10.20.0.10:53: kept by keepalived -> lvsdeploy")
+
+
+# ---- a drain kept by the checker's own configuration -----------------------------------------------------------
+
+def drained_configs(tmp_path: Path, checker: str, record: str, request: tuple[list, list] = ([], [])) -> str:
+    """The checker's configuration as the engine renders it once the director's facts (its drain record) are
+    read, with this run's drain/undrain request."""
+    from lvsdeploy.facts import HostFacts
+    path = tmp_path / "lab.yml"
+    path.write_text(yaml.safe_dump(inventory(checker), sort_keys=False))
+    cluster = load_cluster(path)
+    cluster.drain_request = request
+    facts = HostFacts(files={"/etc/lvsdeploy/drained": FileFact(True, record.encode())})
+    tasks = host_tasks(cluster, cluster.hosts["director1"], facts)
+    assert tasks.error is None, tasks.error
+    return files_written(tasks)[{"keepalived": KEEPALIVED_CONF, "ldirectord": LDIRECTORD_CF}[checker]]
+
+
+RS1_WEB_DRAINED = "TCP 10.20.0.10:80 10.20.0.11:80 2026-11-30T17:00:00Z\n"
+
+
+def test_keepalived_gives_a_drained_realserver_weight_0_in_that_service_only(tmp_path):
+    conf = drained_configs(tmp_path, "keepalived", RS1_WEB_DRAINED)
+    web = "\n".join(block(conf, "virtual_server 10.20.0.10 80"))
+    assert re.search(r"real_server 10\.20\.0\.11 80 \{\n# drained by `lvsdeploy drain` \(inventory weight 2\)"
+                     r"[^\n]*\nweight 0\n", web), web
+    assert re.search(r"real_server 10\.20\.0\.12 80 \{\nweight 1\n", web), web
+    tls = "\n".join(block(conf, "virtual_server 10.20.0.10 443"))
+    assert "weight 0" not in tls and "drained" not in tls
+    # no record: the inventory's weights; the record's line for a service the inventory lacks changes nothing
+    assert "drained" not in drained_configs(tmp_path, "keepalived", "TCP 10.20.0.99:80 10.20.0.11:80 "
+                                                                    "2026-11-30T17:00:00Z\n")
+
+
+def test_ldirectord_drain_request_and_undrain_of_this_run(tmp_path):
+    asked = {"service": "TCP 10.20.0.10:443", "dest": "10.20.0.12:443", "since": "2026-11-30T17:05:00Z"}
+    conf = drained_configs(tmp_path, "ldirectord", RS1_WEB_DRAINED, ([asked], []))
+    assert "\treal=10.20.0.11:80 gate 0" in section(conf, "10.20.0.10:80")
+    assert "\treal=10.20.0.12:80 gate 1" in section(conf, "10.20.0.10:80")
+    assert "\treal=10.20.0.12:443 gate 0" in section(conf, "10.20.0.10:443")
+    undrained = drained_configs(tmp_path, "ldirectord", RS1_WEB_DRAINED,
+                                ([], [{"service": "TCP 10.20.0.10:80", "dest": "10.20.0.11:80"}]))
+    assert "\treal=10.20.0.11:80 gate 2" in section(undrained, "10.20.0.10:80")
+    assert "drained" not in undrained

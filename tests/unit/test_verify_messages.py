@@ -66,3 +66,39 @@ def test_wrong_forwarding_method_names_the_destination(cluster, tmp_path):
         "director1: IPVS table: expected the inventory's table, found "
         "missing ['TCP 10.20.0.10:80 -> 10.20.0.21:80 route weight 1'], "
         "extra ['TCP 10.20.0.10:80 -> 10.20.0.21:80 masq weight 1']")
+
+
+TABLE_AS_INVENTORY = (
+    "-A -t 10.20.0.10:80 -s wrr\n"
+    "-a -t 10.20.0.10:80 -r 10.20.0.21:80 -g -w 1\n"
+    "-a -t 10.20.0.10:80 -r 10.20.0.22:80 -g -w 3\n"
+    "-A -u 10.20.0.10:5005 -s rr\n"
+    "-a -u 10.20.0.10:5005 -r 10.20.0.21:5005 -g -w 1\n"
+    "-a -u 10.20.0.10:5005 -r 10.20.0.22:5005 -g -w 1\n"
+    "-A -t 10.20.0.11:443 -s sh -p 300 -M 255.255.255.0\n"
+    "-a -t 10.20.0.11:443 -r 10.20.0.21:443 -g -w 0\n"
+)
+DRAINED_RS2_WEB = "TCP 10.20.0.10:80 10.20.0.22:80 2026-11-30T17:00:00Z"
+
+
+def test_a_drained_realserver_is_expected_at_weight_0_and_listed(cluster):
+    """`lvsdeploy drain` leaves weight 0 and its record: verify expects exactly that, and says so."""
+    from lvsdeploy.verify.checks import DRAINED
+    drained_table = TABLE_AS_INVENTORY.replace("10.20.0.22:80 -g -w 3", "10.20.0.22:80 -g -w 0")
+    host = FakeHost({"/etc/lvsdeploy/drained": DRAINED_RS2_WEB}, {"ipvsadm -Sn": drained_table})
+    DRAINED.clear()
+    director_suite.test_ipvs_table_equals_inventory(cluster.hosts["director1"], lambda name: host, cluster,
+                                                    ipvs_rows(cluster))
+    assert DRAINED == ["director1: TCP 10.20.0.10:80 -> 10.20.0.22:80 (rs2) drained since 2026-11-30T17:00:00Z "
+                       "(weight 0 until `lvsdeploy undrain`)"]
+    # the inventory's weight while the record says drained is a failure, and so is weight 0 with no record
+    with pytest.raises(AssertionError):
+        director_suite.test_ipvs_table_equals_inventory(
+            cluster.hosts["director1"], lambda name: FakeHost({"/etc/lvsdeploy/drained": DRAINED_RS2_WEB},
+                                                              {"ipvsadm -Sn": TABLE_AS_INVENTORY}),
+            cluster, ipvs_rows(cluster))
+    with pytest.raises(AssertionError):
+        director_suite.test_ipvs_table_equals_inventory(
+            cluster.hosts["director1"], lambda name: FakeHost({}, {"ipvsadm -Sn": drained_table}), cluster,
+            ipvs_rows(cluster))
+    DRAINED.clear()
