@@ -107,4 +107,12 @@ def prometheus(directors: list[Director]) -> str:
                 vip = split_addrport(s.label.split(" ", 1)[1])[0]
                 lines.append(f"lvsdeploy_vip_held{_labels({'director': d.name, 'vip': vip, 'service': s.label})} "
                              f"{int(s.vip_here)}")
+    lines += ["# HELP lvsdeploy_backend_check_up 1 when the real server passes its health check probed from the "
+              "director now, else 0.", "# TYPE lvsdeploy_backend_check_up gauge"]
+    for d in live:
+        for s in d.services:
+            for b in s.backends:
+                if b.check is not None:
+                    labels = {"director": d.name, "service": s.label, "backend": b.address, "host": b.host or ""}
+                    lines.append(f"lvsdeploy_backend_check_up{_labels(labels)} {int(b.check == 'up')}")
     return "\n".join(lines) + "\n"

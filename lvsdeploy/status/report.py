@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from lvsdeploy.checkers import checker_of
 from lvsdeploy.desired import ipvs_service
 from lvsdeploy.model import Cluster
+from lvsdeploy.status import checks
 from lvsdeploy.status.table import DirectorTable, LiveService
 
 SCHEMA = "lvsdeploy.status/1"
@@ -27,6 +28,8 @@ class Backend:
     rates: dict[str, int] = field(default_factory=dict)
     issue: str | None = None
     drained_since: str | None = None   # `lvsdeploy drain`: weight 0 is wanted, not a mismatch
+    check: str | None = None           # its health check probed now: "up", "down"; None: no checker or check
+    check_reason: str | None = None    # why it is down: "GET http://… (expected status 200) answered 404"
 
 
 @dataclass
@@ -56,7 +59,8 @@ class Director:
         return sum(len(s.issues) + sum(b.issue is not None for b in s.backends) for s in self.services)
 
 
-def _backends(cluster: Cluster, svc, live: LiveService | None, checker: str, drains: dict) -> list[Backend]:
+def _backends(cluster: Cluster, svc, live: LiveService | None, checker: str, drains: dict,
+              verdicts: dict) -> list[Backend]:
     wanted = ipvs_service(cluster, svc)
     names = {(str(cluster.hosts[rs.host].rip.ip), rs.port): rs.host for rs in svc.realservers}
     rows = []
@@ -66,6 +70,8 @@ def _backends(cluster: Cluster, svc, live: LiveService | None, checker: str, dra
                       found.weight if found else None)
         drained = drains.get((wanted.label, row.address))
         row.drained_since = drained.since if drained else None
+        row.check, row.check_reason = verdicts.get((wanted.label, row.address), (None, None))
+        why = f": {row.check_reason}" if row.check_reason else ""
         if found:
             row.active, row.inactive, row.stats, row.rates = found.active, found.inactive, found.stats, found.rates
             if drained and found.weight != 0:
@@ -74,9 +80,10 @@ def _backends(cluster: Cluster, svc, live: LiveService | None, checker: str, dra
                 pass
             elif found.weight != dest.weight:
                 row.issue = (f"weight {found.weight}, inventory {dest.weight}"
-                             + (" (quiescent: its check fails)" if found.weight == 0 and checker != "none" else ""))
+                             + (f" (quiescent: its check fails{why})" if found.weight == 0 and checker != "none"
+                                else ""))
         elif live is not None:
-            row.issue = ("out of rotation: its check fails" if checker != "none" else "missing from the table")
+            row.issue = (f"out of rotation: its check fails{why}" if checker != "none" else "missing from the table")
         rows.append(row)
     if live is not None:
         known = {(d.ip, d.port) for d in wanted.destinations}
@@ -88,8 +95,10 @@ def _backends(cluster: Cluster, svc, live: LiveService | None, checker: str, dra
     return rows
 
 
-def director_report(cluster: Cluster, name: str, table: DirectorTable) -> Director:
+def director_report(cluster: Cluster, name: str, table: DirectorTable, probed: list | None = None) -> Director:
+    """`probed`: the status.checks.CheckedDest list whose probes the read ran (their answers are in `table`)."""
     checker = checker_of(cluster)
+    verdicts = checks.verdicts(probed or [], table.probes)
     report = Director(name, table.state, checker=checker, totals=table.totals)
     if table.state != "ok":
         return report
@@ -100,7 +109,7 @@ def director_report(cluster: Cluster, name: str, table: DirectorTable) -> Direct
         seen.add(wanted.label)
         row = Service(svc.name, wanted.label, live.scheduler if live else None, live.flags if live else "",
                       None if svc.fwmark is not None else str(svc.vip) in table.addresses)
-        row.backends = _backends(cluster, svc, live, checker, table.drains)
+        row.backends = _backends(cluster, svc, live, checker, table.drains, verdicts)
         if live is None:
             row.issues.append("missing from the table")
         else:

@@ -75,6 +75,7 @@ class DirectorTable:
     totals: dict[str, int] = field(default_factory=dict)   # COUNTERS over the whole table (ip_vs_stats)
     addresses: set[str] = field(default_factory=set)        # every address held here, without prefix length
     drains: dict = field(default_factory=dict)              # lvsdeploy drain's record here (drain.parse)
+    probes: dict[int, str] = field(default_factory=dict)    # the health checks' probes' answers (status.checks)
 
     def service(self, label: str) -> LiveService | None:
         return next((s for s in self.services if s.label == label), None)
@@ -170,7 +171,9 @@ def _addresses(lines: list[str]) -> set[str]:
 def parse_status(text: str) -> DirectorTable:
     sections = _sections(text)
     table = DirectorTable(addresses=_addresses(sections.get("addresses", [])),
-                          drains=drain.parse("\n".join(sections.get("drained", [])).encode()))
+                          drains=drain.parse("\n".join(sections.get("drained", [])).encode()),
+                          probes={int(k.split()[1]): "\n".join(v) for k, v in sections.items()
+                                  if k.startswith("probe ") and k.split()[1].isdigit()})
     if "not-loaded" in sections or "no-ipvsadm" in sections:
         table.state = "not-loaded" if "not-loaded" in sections else "no-ipvsadm"
         return table

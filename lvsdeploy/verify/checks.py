@@ -11,7 +11,7 @@ from ipaddress import IPv4Interface
 from lvsdeploy.facts.kernel import sysctl_path
 from lvsdeploy.facts.mounts import parse_mounts, unescape
 
-from .spec import (CHECKER_CONFIGS, FSTAB_MARK, MODES, ShareMount, destination_row, failover, health_checker,
+from .spec import (CHECKER_CONFIGS, FSTAB_MARK, MODES, ShareMount, destination_row, failover,
                    probe, service_row, service_rows)
 
 
@@ -195,11 +195,8 @@ STATS_POLL_SECONDS = 0.3
 
 
 def in_rotation(host, cluster, service, dests) -> set[str]:
-    """Those of `dests` ("IP:PORT" of the service's real servers) that get new connections: all of them when
-    lvsdeploy keeps the table; when a checker does, those it has not taken out or set to weight 0
-    (test_director reports why)."""
-    if health_checker(cluster) == "none":
-        return set(dests)
+    """Those of `dests` ("IP:PORT" of the service's real servers) that get new connections: not those a checker
+    took out or set to weight 0, nor those `lvsdeploy drain` drained (test_director reports why)."""
     now = _service_column(host.check_output("ipvsadm -Ln"), str(service.vip), service.port, service.protocol, 2)
     return {dest for dest in dests if now.get(dest, 0) > 0}
 

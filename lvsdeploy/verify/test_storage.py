@@ -134,7 +134,8 @@ def test_file_on_storage_served_through_vip_by_every_realserver(share, cluster, 
 
 def _served_through_vip(cluster, remote, service, relative: PurePosixPath, token: str) -> None:
     client_name = cluster.clients()[0].name
-    client, lb = remote(client_name), remote(counting_director(cluster, remote, str(service.vip)).name)
+    counter = counting_director(cluster, remote, str(service.vip)).name
+    client, lb = remote(client_name), remote(counter)
     live = {f"{cluster.hosts[r.host].rip.ip}:{r.port}": r.host for r in service.realservers if r.weight > 0}
     rotation = in_rotation(lb, cluster, service, live)   # not the ones a checker took out
     live = {dest: host for dest, host in live.items() if dest in rotation}
@@ -154,5 +155,5 @@ def _served_through_vip(cluster, remote, service, relative: PurePosixPath, token
                               f"{answered}; real servers not serving it: {wrong or 'none when asked directly'}")
     delta = {dest: after.get(dest, 0) - before.get(dest, 0) for dest in live}
     unreached = [live[d] for d, n in delta.items() if n <= 0]
-    assert not unreached, failure(director.name, f"{service.name} spread of {url}", "every real server reached",
+    assert not unreached, failure(counter, f"{service.name} spread of {url}", "every real server reached",
                                   delta)

@@ -70,10 +70,13 @@ def _download_goes_to(lab_state, vip: str) -> str:
     raise AssertionError("the download's connection never showed in the director's table")
 
 
-def drain_under_traffic(lab_state, inventory: Path) -> None:
+def drain_under_traffic(lab_state, inventory: Path, checker: str | None = None) -> None:
     """A drained real server gets no new request at once, its long download completes, no request fails;
-    an apply meanwhile keeps it drained (and plan says since when); undrain brings it back."""
+    an apply meanwhile keeps it drained (and plan says since when); undrain brings it back. With a health
+    `checker` keeping the table, the drain goes through the checker's configuration and reload (same PID), and
+    verify passes during the drain, naming it."""
     lab, vip = lab_state.name, lab_state.topology.vip
+    pid = health_checks.daemon_pid(lab, checker) if checker else None
     loop = health_checks.RequestLoop(lab, vip, 600)
     download = _download(lab, vip)
     try:
@@ -90,15 +93,26 @@ def drain_under_traffic(lab_state, inventory: Path) -> None:
         plan = cli("plan", str(inventory))
         assert plan.returncode == 0 and "drained since" in plan.stdout
         assert host not in whoami_counts(lab, vip, 20), "an apply must keep the drain"
+        if checker:
+            verify = cli("verify", str(inventory))
+            assert verify.returncode == 0 and "drained since" in verify.stdout, "a drain is not a failed deployment"
+            rip = lab_state.topology.vm(host).host_vars["lvs_rip"].split("/")[0]
+            config = ssh(lab, "director1", f"cat {health_checks.CONFIG[checker]}").stdout
+            assert "drained by `lvsdeploy drain`" in config and rip in config
         assert cli("undrain", "--yes", str(inventory), host).returncode == 0
+        if checker:   # the checker puts it back at its next check
+            assert health_checks.TableWatch(lab, health_checks.dest_weight(rip, 80, 1)).wait(60) is not None
         assert whoami_counts(lab, vip, 20).get(host, 0) >= 5, "undrained, it takes its share again"
+        if checker:
+            assert health_checks.daemon_pid(lab, checker) == pid, f"{checker} was restarted, not reloaded"
     finally:
         loop.stop()
         if download.poll() is None:
             download.kill()
         cli("undrain", "--yes", str(inventory), "rs1")
         cli("undrain", "--yes", str(inventory), "rs2")
-    record(f"{lab}: {host} drained under 10 requests/s with a 40 MB download on it: drain --wait returned after "
+    record(f"{lab}{' ' + checker if checker else ''}: {host} drained under 10 requests/s with a 40 MB download on "
+           f"it: drain --wait returned after "
            f"{waited:.1f} s (the download's end); {loop}")
     assert loop.failed() == 0, f"requests failed during the drain: {loop}"
 

@@ -200,17 +200,19 @@ class TopologyFlow:
         if checker == "ldirectord":   # so that the handover shown is from one checker to the other
             keepalived = health_checks.checker_inventories(inventory, tmp_path, "keepalived")["base"]
             assert cli("apply", "--yes", str(keepalived)).returncode == 0
-        # each daemon's reboot and broken-config stories are shown once: keepalived's on DR, ldirectord's on NAT
-        once = (self.MODE == "dr") == (checker == "keepalived")
+        # each checker's whole story is shown once (keepalived's on DR, ldirectord's on NAT); on the other lab, its
+        # handover and a dead real server's removal and return in that forwarding mode
+        whole = (self.MODE == "dr") == (checker == "keepalived")
         try:
             health_checks.apply_under_loop(self.LAB, vip, inventories["base"], f"table handed to {checker}")
             health_checks.dead_realserver_leaves_and_returns(lab, self.LAB, inventories["base"], checker, rip)
-            health_checks.quiescent_keeps_established_connections(lab, self.LAB, inventories, checker, rip)
-            health_checks.sorry_server_answers_when_all_are_down(lab, self.LAB, inventories, checker, sorry)
-            if once:
+            if whole:
+                health_checks.quiescent_keeps_established_connections(lab, self.LAB, inventories, checker, rip)
+                health_checks.sorry_server_answers_when_all_are_down(lab, self.LAB, inventories, checker, sorry)
                 assert cli("apply", "--yes", str(inventories["base"])).returncode == 0
                 health_checks.broken_config_never_reaches_the_director(lab, self.LAB, inventories["base"], checker,
                                                                        tmp_path)
+                day2_checks.drain_under_traffic(lab, inventories["base"], checker=checker)
                 health_checks.checker_runs_after_director_reboot(lab, self.LAB, inventories["base"], checker)
         finally:
             health_checks.apply_under_loop(self.LAB, vip, inventory, f"table handed back from {checker}")

@@ -143,3 +143,51 @@ def test_a_drained_real_server_at_weight_zero_is_no_mismatch():
     web = director_report(cluster, "director1", parse_status(drained)).services[0]
     rs2 = next(b for b in web.backends if b.host == "rs2")
     assert rs2.weight == 0 and rs2.issue is None and rs2.drained_since == "2026-11-30T14:20:05Z"
+
+
+def test_with_a_checker_each_real_server_is_probed_and_the_reason_named(tmp_path):
+    """The checker's view: every checked real server's probe runs in the one read (here with the HTTP probe's
+    answers given), an out-of-rotation real server is named with what its check got, and JSON, text and
+    Prometheus all carry it."""
+    import subprocess
+
+    import jsonschema
+    import yaml
+
+    from lvsdeploy.status.checks import checked_dests, probe_script
+    data = yaml.safe_load(FIXTURE.read_text())
+    data["all"]["vars"]["lvs_health_checker"] = "ldirectord"
+    data["all"]["vars"]["lvs_virtual_services"][0]["health_check"] = {"type": "http", "path": "/whoami"}
+    path = tmp_path / "dr.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    cluster = load_cluster(path)
+    dests = checked_dests(cluster)
+    web = [d for d in dests if d.service == "TCP 10.20.0.10:80"]
+    assert [d.dest for d in web] == ["10.20.0.11:80", "10.20.0.12:80"]
+    assert web[0].probe.command.startswith("curl ") and "http://10.20.0.11:80/whoami" in web[0].probe.command
+    # the script as the director runs it, each probe's command standing in for curl: rs1 answers 200, rs2 404
+    script = probe_script(dests)
+    for d, answer in zip(dests, ["200", "404"] + ["open"] * len(dests)):
+        script = script.replace(f"( {d.probe.command} )", f"( echo {answer} )", 1)
+    answers = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    table = SAMPLE.replace("  -> 10.20.0.12:80                Route   0      0          7\n", "")
+    report = director_report(cluster, "director1", parse_status(table + answers), dests)
+    rs1, rs2 = report.services[0].backends
+    assert (rs1.check, rs1.check_reason, rs1.issue) == ("up", None, None)
+    assert rs2.check == "down" and rs2.weight is None
+    assert rs2.check_reason == "GET http://10.20.0.12:80/whoami (expected status 200) answered 404"
+    assert rs2.issue == f"out of rotation: its check fails: {rs2.check_reason}"
+    document = json.loads(as_text_json([report]))
+    schemas = Path(__file__).parents[2] / "lvsdeploy" / "schemas"
+    jsonschema.validate(document, json.loads((schemas / "status-1.json").read_text()))
+    assert document["directors"][0]["services"][0]["backends"][1]["check"] == "down"
+    text = prometheus([report])
+    assert ('lvsdeploy_backend_check_up{director="director1",service="TCP 10.20.0.10:80",backend="10.20.0.12:80",'
+            'host="rs2"} 0') in text
+    assert ('lvsdeploy_backend_check_up{director="director1",service="TCP 10.20.0.10:80",backend="10.20.0.11:80",'
+            'host="rs1"} 1') in text
+
+
+def test_without_a_checker_nothing_is_probed():
+    from lvsdeploy.status.checks import checked_dests, probe_script
+    assert checked_dests(load_cluster(FIXTURE)) == [] and probe_script([]) == ""
