@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.markup import escape
 
-from . import __version__, engine, render
+from . import __version__, engine, render, render_json
 from .checkers import checker_of
 from .lab import cli as cli_lab
 from .errors import InventoryError, did_you_mean
@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check an inventory without connecting to anything")
     p.add_argument("inventory")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json: one document on stdout, problems included (docs/json.md)")
 
     def engine_parser(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
@@ -73,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=_seconds, default=CONNECT_TIMEOUT, metavar="S",
                    help=f"seconds to set up each SSH hop (default {CONNECT_TIMEOUT})")
     p = sub.add_parser("verify", help="run the bundled testinfra suite against the inventory's hosts")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json: the summary as one document on stdout, pytest's report on stderr (docs/json.md)")
     p.add_argument("inventory")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments after --")
     cli_lab.add_parser(sub)
@@ -89,14 +93,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "verify":
             from .verify import run_verify
             extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
-            return run_verify(args.inventory, extra)
+            return run_verify(args.inventory, extra, as_json=args.format == "json")
         cluster = load_cluster(args.inventory)
         if problems := managed_hosts(cluster):
             raise InventoryError(problems)
         for warning in cluster.warnings:
             err.print(f"[yellow]warning:[/] {escape(str(warning))}", soft_wrap=True)
         if args.command == "validate":
-            console.print(escape(_cluster_summary(cluster)), soft_wrap=True)
+            if args.format == "json":
+                print(json.dumps(render_json.validate_document(args.inventory, cluster, []), indent=2))
+            else:
+                console.print(escape(_cluster_summary(cluster)), soft_wrap=True)
             return EXIT_OK
         if args.command == "status":
             return _status(args, cluster, console)
@@ -104,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             return _drain(args, cluster, console, err)
         return _plan_and_apply(args, cluster, console, err)
     except InventoryError as exc:
+        if args.command == "validate" and args.format == "json":
+            print(json.dumps(render_json.validate_document(args.inventory, None, exc.problems), indent=2))
+            return EXIT_ERROR
         for problem in exc.problems:
             err.print(escape(str(problem)), soft_wrap=True)
         err.print(f"[red]{len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}; nothing was changed.[/]")
@@ -249,7 +259,6 @@ def _plan_and_apply(args, cluster, console: Console, err: Console) -> int:
         planned: dict = {}
         status = _plan_and_apply_runs(args, cluster, runs, console, err, planned)
         if as_json:
-            from . import render_json
             document = render_json.apply_document(runs, planned) if planned else render_json.plan_document(runs)
             print(json.dumps(document, indent=2))
         return status

@@ -9,6 +9,7 @@ from .engine import HostRun
 
 PLAN_SCHEMA = "lvsdeploy.plan/1"
 APPLY_SCHEMA = "lvsdeploy.apply/1"
+VALIDATE_SCHEMA = "lvsdeploy.validate/1"
 
 
 def _host(run: HostRun) -> dict:
@@ -41,3 +42,25 @@ def apply_document(runs: list[list[HostRun]], planned: dict) -> dict:
               "seconds": round(r.seconds, 1),
               "changes": len(r.plan.changes) if r.plan and r.status == "changed" else 0} for r in flat]
     return {"schema": APPLY_SCHEMA, "plan": planned, "recap": recap}
+
+
+def validate_document(source: str, cluster, problems: list) -> dict:
+    """`validate --format json`: valid or not, every problem at FILE:LINE, and what the inventory describes."""
+    document = {"schema": VALIDATE_SCHEMA, "inventory": str(source), "valid": cluster is not None,
+                "problems": [{"file": p.file, "line": p.line, "where": p.where, "what": p.what} for p in problems],
+                "warnings": [str(w) for w in cluster.warnings] if cluster is not None else []}
+    if cluster is None:
+        return document
+    from .checkers import checker_of
+    document.update({
+        "directors": [h.name for h in cluster.directors()],
+        "realservers": [h.name for h in cluster.realservers()],
+        "storage": [h.name for h in cluster.storage_nodes()],
+        "health_checker": checker_of(cluster) if cluster.directors() else None,
+        "services": [{"name": s.name, "key": s.key, "mode": s.mode, "scheduler": s.scheduler,
+                      "realservers": [{"host": r.host, "port": r.port, "weight": r.weight} for r in s.realservers]}
+                     for s in cluster.services],
+        "shares": [{"name": s.name, "type": s.type, "server": s.server, "mount": str(s.mount),
+                    "source": s.export if s.type == "nfs" else s.device} for s in cluster.shares],
+    })
+    return document

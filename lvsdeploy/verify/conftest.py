@@ -111,3 +111,42 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.section(title)
             for line in lines:
                 terminalreporter.write_line(line)
+
+
+# ---- `lvsdeploy verify --format json`: the summary as one document (schema lvsdeploy.verify/1) ----------------
+
+_RESULTS: list[dict] = []
+
+
+def _message(report) -> str | None:
+    if report.passed:
+        return None
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return crash.message if crash is not None else str(report.longrepr)[-1000:]
+
+
+def pytest_runtest_logreport(report):
+    """One outcome per test: its call's, or its setup's when that failed or skipped (an error, a skip)."""
+    if not os.environ.get("LVSDEPLOY_VERIFY_JSON"):
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        outcome = "error" if report.when == "setup" and report.failed else report.outcome
+        _RESULTS.append({"test": report.nodeid, "outcome": outcome, "message": _message(report)})
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = os.environ.get("LVSDEPLOY_VERIFY_JSON")
+    if not path:
+        return
+    import json
+
+    from .checks import DOWN_BY_HEALTH_CHECK, DRAINED, FAILOVER_STATE
+    counts = {k: sum(r["outcome"] == k for r in _RESULTS) for k in ("passed", "failed", "skipped", "error")}
+    document = {"schema": "lvsdeploy.verify/1", "inventory": os.environ.get("LVSDEPLOY_INVENTORY"),
+                "exit_status": int(exitstatus), "summary": counts, "tests": _RESULTS,
+                "notes": {"down_by_health_check": DOWN_BY_HEALTH_CHECK, "drained": DRAINED,
+                          "failover": FAILOVER_STATE}}
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(document, out)

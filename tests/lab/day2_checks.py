@@ -15,7 +15,7 @@ import jsonschema
 from lvsdeploy.lab import control
 
 from . import health_checks
-from .lab import PROJECT_DIR, cli, ssh, whoami_counts
+from .lab import PROJECT_DIR, cli, cli_json, ssh, whoami_counts
 
 SCHEMAS = PROJECT_DIR / "lvsdeploy" / "schemas"
 DOWNLOAD_PORT = 40123
@@ -93,10 +93,14 @@ def drain_under_traffic(lab_state, inventory: Path, checker: str | None = None) 
         plan = cli("plan", str(inventory))
         assert plan.returncode == 0 and "drained since" in plan.stdout
         assert host not in whoami_counts(lab, vip, 20), "an apply must keep the drain"
-        if checker:
-            verify = cli("verify", str(inventory))
-            assert verify.returncode == 0 and "drained since" in verify.stdout, "a drain is not a failed deployment"
+        if checker:   # verify's JSON summary (schema lvsdeploy.verify/1) names the drain; nothing failed
+            verify = cli_json("verify", "--format", "json", str(inventory))
+            summary = json.loads(verify.stdout)
+            jsonschema.validate(summary, json.loads((SCHEMAS / "verify-1.json").read_text()))
             rip = lab_state.topology.vm(host).host_vars["lvs_rip"].split("/")[0]
+            assert verify.returncode == 0 and summary["summary"]["failed"] == 0, "a drain is no failed deployment"
+            assert summary["summary"]["passed"] > 10
+            assert any(f"{rip}:80 ({host}) drained since" in line for line in summary["notes"]["drained"]), summary
             config = ssh(lab, "director1", f"cat {health_checks.CONFIG[checker]}").stdout
             assert "drained by `lvsdeploy drain`" in config and rip in config
         assert cli("undrain", "--yes", str(inventory), host).returncode == 0

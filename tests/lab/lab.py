@@ -34,6 +34,14 @@ def cli(*args: str, timeout: float = 1800, env: dict | None = None) -> subproces
     return result
 
 
+def cli_json(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run `lvsdeploy ARGS` whose stdout is one JSON document: stdout kept apart from stderr (where verify puts
+    pytest's report)."""
+    result = subprocess.run(cli_argv(*args), capture_output=True, text=True, timeout=timeout, env=cli_env())
+    print(f"$ lvsdeploy {' '.join(args)}  -> exit {result.returncode}\n{result.stderr}\n{result.stdout}")
+    return result
+
+
 def _passthrough_env() -> dict:
     return {k: v for k, v in os.environ.items() if k.startswith(("LVSDEPLOY_", "HOME", "PYTHON"))}
 

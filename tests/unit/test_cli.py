@@ -240,3 +240,45 @@ def test_drain_asks_each_service_of_the_host_at_weight_zero():
         {"service": "TCP 10.20.0.10:80", "dest": "10.20.0.11:80", "since": "2026-11-30T14:20:05Z"},
         {"service": "UDP 10.20.0.10:53", "dest": "10.20.0.11:53", "since": "2026-11-30T14:20:05Z"}]
     assert [e["service"] for e in request(cluster, "rs1", "dns", "2026-11-30T14:20:05Z")] == ["UDP 10.20.0.10:53"]
+
+
+def test_validate_json_lists_every_problem_or_the_summary_by_its_schema(broken, capsys, no_network):
+    """`validate --format json`: the same problems as the text, at FILE:LINE, exit 1; a valid inventory gives
+    its summary, exit 0; both follow lvsdeploy/schemas/validate-1.json; no connection either way."""
+    import json
+
+    import jsonschema
+    schema = json.loads((Path(cli.__file__).parent / "schemas" / "validate-1.json").read_text())
+    assert cli.main(["validate", str(broken)]) == 1
+    text_problems = capsys.readouterr().err.splitlines()[:-1]
+    assert cli.main(["validate", "--format", "json", str(broken)]) == 1
+    out, _ = capsys.readouterr()
+    document = json.loads(out)
+    jsonschema.validate(document, schema)
+    assert document["valid"] is False
+    assert [f"{p['file']}:{p['line']}: {p['where']}: {p['what']}" if p["line"] else
+            f"{p['file']}: {p['where']}: {p['what']}" for p in document["problems"]] == text_problems
+    assert cli.main(["validate", "--format", "json", str(EXAMPLES / "dr.yml")]) == 0
+    valid = json.loads(capsys.readouterr().out)
+    jsonschema.validate(valid, schema)
+    assert valid["valid"] is True and valid["realservers"] == ["rs1", "rs2"]
+    assert [s["name"] for s in valid["services"]] == ["web", "dns"]
+    assert valid["shares"][0]["source"] == "/srv/lvs/content"
+    assert no_network == []
+
+
+def test_verify_json_is_one_document_on_stdout_with_pytests_report_on_stderr(tmp_path):
+    """The plumbing of `verify --format json` (the lab's drain story checks a real run's outcomes): collected
+    only here, so that nothing connects."""
+    import json
+
+    import jsonschema
+    schema = json.loads((Path(cli.__file__).parent / "schemas" / "verify-1.json").read_text())
+    inventory = Path(__file__).parent / "fixtures" / "inventories" / "verify" / "cluster.yml"
+    result = subprocess.run([sys.executable, "-m", "lvsdeploy", "verify", "--format", "json", str(inventory), "--",
+                             "--collect-only"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, schema)
+    assert document["exit_status"] == 0 and document["inventory"] == str(inventory.resolve())
+    assert "tests collected" in result.stderr
