@@ -10,6 +10,7 @@ hands the table back to lvsdeploy. Measured figures go to the test output and to
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ from lvsdeploy.lab import control, paths
 from lvsdeploy.lab.inventory import LAB_HEALTH_CHECK, checker_inventory
 from lvsdeploy.roles import ROLES_DIR
 
-from .lab import cli, edited_inventory, ssh, whoami_counts
+from .lab import cli, cli_json, edited_inventory, ssh, whoami_counts
 
 INTERVAL, RETRIES = LAB_HEALTH_CHECK["interval"], LAB_HEALTH_CHECK["retries"]
 REQUEST_TIMEOUT = 5   # seconds the request loop waits for an answer (LOOP below)
@@ -207,6 +208,7 @@ def dead_realserver_leaves_and_returns(lab, name: str, inventory: Path, checker:
         detection = out - stopped
         plan = cli("plan", str(inventory))
         verify = cli("verify", str(inventory))
+        status = cli_json("status", "--format", "json", str(inventory))
     finally:
         watch = TableWatch(name, f"! ( {dest_absent(rip, 80)} )")
         ssh(name, "rs1", "systemctl start nginx")
@@ -224,6 +226,12 @@ def dead_realserver_leaves_and_returns(lab, name: str, inventory: Path, checker:
     assert verify.returncode == 0, "a real server down by health check is not a failed deployment"
     assert "down by health check" in verify.stdout and f"{rip}:80 (rs1)" in verify.stdout
     assert "/whoami" in verify.stdout, "verify must say which check fails"
+    # status: the checker's view, with the reason its check fails (probed from the director)
+    assert status.returncode == 2, "a real server out of rotation is a mismatch for status"
+    (rs1,) = [b for d in json.loads(status.stdout)["directors"] if d["name"] == "director1"
+              for s in d["services"] for b in s["backends"] if b["address"] == f"{rip}:80"]
+    assert rs1["check"] == "down" and "/whoami" in rs1["check_reason"] and "answered" in rs1["check_reason"], rs1
+    assert rs1["issue"].startswith(("out of rotation: its check fails: ", "weight 0")), rs1
     counts = whoami_counts(name, vip, 10)
     assert counts.get("rs1", 0) > 0, f"rs1 is back in the table but gets no requests: {counts}"
 
