@@ -331,6 +331,7 @@ def notes(args: dict, facts) -> list[str]:
               f"ipvs {d.service} -> {d.dest}: drained since {d.since} (weight 0 in {a['owner']}'s configuration "
               "until `lvsdeploy undrain`)" for _, d in sorted(_drained(a, facts).items())]
     if a["owner"] != LVSDEPLOY:
+        drained = _drained(a, facts)   # their weight 0 is the drain's, not the check's (said above)
         for service in a["services"]:
             have = current.get(service.key)
             if have is None or owners.get(service.label) != a["owner"]:
@@ -338,6 +339,8 @@ def notes(args: dict, facts) -> list[str]:
             live = {(d.ip, d.port): d for d in have.destinations}
             for dest in service.destinations:
                 found = live.get((dest.ip, dest.port))
+                if found is not None and (service.label, f"{dest.ip}:{dest.port}") in drained:
+                    continue
                 if found is None:
                     notes.append(f"ipvs {service.label} -> {dest.ip}:{dest.port}: out of rotation ({a['owner']}'s "
                                  "health check took it out, or its next reload adds it)")

@@ -94,6 +94,7 @@ def drain_under_traffic(lab_state, inventory: Path, checker: str | None = None) 
         assert plan.returncode == 0 and "drained since" in plan.stdout
         assert host not in whoami_counts(lab, vip, 20), "an apply must keep the drain"
         if checker:   # verify's JSON summary (schema lvsdeploy.verify/1) names the drain; nothing failed
+            loop.stop()   # verify counts the connections its own requests make: nothing else may send any
             verify = cli_json("verify", "--format", "json", str(inventory))
             summary = json.loads(verify.stdout)
             jsonschema.validate(summary, json.loads((SCHEMAS / "verify-1.json").read_text()))

@@ -497,3 +497,17 @@ def test_a_dropped_service_is_never_orphaned_when_its_checker_does_not_run():
     records = [written(c) for c in changes if c.resource == f"file {RECORD}"]
     still_recorded = not records or "FWM 7 keepalived" in labels_of(records[-1])
     assert deleted or still_recorded
+
+
+@pytest.mark.parametrize("checker", CHECKERS)
+def test_a_drained_real_server_under_a_checker_is_noted_as_drained_not_quiescent(checker):
+    """The checker sets weight 0 from its configuration (drain.checker_vars): the plan says it is the drain's."""
+    from lvsdeploy import drain
+    facts = quiesce(kept_by(checker), HTTPS, "10.20.0.11")
+    record = drain.render(drain.parse(f"{HTTPS} 10.20.0.11:443 2026-11-30T17:38:10Z\n".encode()))
+    facts.files["/etc/lvsdeploy/drained"] = FileFact(True, record, "0644", "root", "root", "file")
+    a = args(director_table(), owner=checker, drained="/etc/lvsdeploy/drained")
+    assert ipvs.plan(a, facts) == []
+    assert ipvs.notes(a, facts) == [
+        f"ipvs {HTTPS} -> 10.20.0.11:443: drained since 2026-11-30T17:38:10Z (weight 0 in {checker}'s "
+        "configuration until `lvsdeploy undrain`)"]
