@@ -19,7 +19,7 @@ from .lab import PROJECT_DIR, cli, cli_json, ssh, whoami_counts
 
 SCHEMAS = PROJECT_DIR / "lvsdeploy" / "schemas"
 DOWNLOAD_PORT = 40123
-BIG, BIG_BYTES = "/var/www/html/big-drain", 40_000_000   # 40 s at the download's 1000 kB/s
+BIG, BIG_BYTES = "/var/www/html/big-drain", 20_000_000   # 20 s at the download's 1000 kB/s
 
 
 def record(line: str) -> None:
@@ -116,7 +116,7 @@ def drain_under_traffic(lab_state, inventory: Path, checker: str | None = None) 
             download.kill()
         cli("undrain", "--yes", str(inventory), "rs1")
         cli("undrain", "--yes", str(inventory), "rs2")
-    record(f"{lab}{' ' + checker if checker else ''}: {host} drained under 10 requests/s with a 40 MB download on "
+    record(f"{lab}{' ' + checker if checker else ''}: {host} drained under 10 requests/s with a 20 MB download on "
            f"it: drain --wait returned after "
            f"{waited:.1f} s (the download's end); {loop}")
     assert loop.failed() == 0, f"requests failed during the drain: {loop}"
