@@ -25,7 +25,8 @@ def text(console: Console, directors: list[Director]) -> None:
                    "no-ipvsadm": "ipvsadm is not installed"}.get(d.state, d.state)
             console.print(f"{head}: [red]{escape(why)}[/]", soft_wrap=True)
             continue
-        console.print(f"{head}: checker {escape(d.checker)}, {d.issues or 'no'} mismatch"
+        vrrp = f"VRRP {escape(d.vrrp_state)}, " if d.vrrp_state else ""
+        console.print(f"{head}: {vrrp}checker {escape(d.checker)}, {d.issues or 'no'} mismatch"
                       f"{'es' if d.issues != 1 else ''} with the inventory")
         table = Table(show_edge=False, pad_edge=False, box=None)
         for column in ("service", "real server", "weight (inventory)", "active", "inactive", "conn/s", "in B/s",
@@ -74,6 +75,9 @@ def _labels(pairs: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{quoted(v)}"' for k, v in pairs.items()) + "}"
 
 
+VRRP_STATES = ("MASTER", "BACKUP", "FAULT", "unknown")
+
+
 def prometheus(directors: list[Director]) -> str:
     """The text exposition format: HELP and TYPE once per metric, then one sample per director and series."""
     lines: list[str] = []
@@ -107,6 +111,13 @@ def prometheus(directors: list[Director]) -> str:
                 vip = split_addrport(s.label.split(" ", 1)[1])[0]
                 lines.append(f"lvsdeploy_vip_held{_labels({'director': d.name, 'vip': vip, 'service': s.label})} "
                              f"{int(s.vip_here)}")
+    lines += ["# HELP lvsdeploy_vrrp_state 1 for the VRRP state keepalived is in on the director (with failover), "
+              "0 for the others.", "# TYPE lvsdeploy_vrrp_state gauge"]
+    for d in live:
+        if d.vrrp_state:
+            for state in VRRP_STATES:
+                lines.append(f"lvsdeploy_vrrp_state{_labels({'director': d.name, 'state': state})} "
+                             f"{int(d.vrrp_state == state)}")
     lines += ["# HELP lvsdeploy_backend_check_up 1 when the real server passes its health check probed from the "
               "director now, else 0.", "# TYPE lvsdeploy_backend_check_up gauge"]
     for d in live:

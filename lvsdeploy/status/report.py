@@ -51,6 +51,7 @@ class Director:
     state: str                    # ok, not-loaded, no-ipvsadm, unreachable
     error: str | None = None
     checker: str = "none"
+    vrrp_state: str | None = None  # with failover: MASTER, BACKUP, FAULT (keepalived's last since it started)
     services: list[Service] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
 
@@ -99,7 +100,7 @@ def director_report(cluster: Cluster, name: str, table: DirectorTable, probed: l
     """`probed`: the status.checks.CheckedDest list whose probes the read ran (their answers are in `table`)."""
     checker = checker_of(cluster)
     verdicts = checks.verdicts(probed or [], table.probes)
-    report = Director(name, table.state, checker=checker, totals=table.totals)
+    report = Director(name, table.state, checker=checker, totals=table.totals, vrrp_state=table.vrrp_state)
     if table.state != "ok":
         return report
     seen = set()

@@ -76,6 +76,7 @@ class DirectorTable:
     addresses: set[str] = field(default_factory=set)        # every address held here, without prefix length
     drains: dict = field(default_factory=dict)              # lvsdeploy drain's record here (drain.parse)
     probes: dict[int, str] = field(default_factory=dict)    # the health checks' probes' answers (status.checks)
+    vrrp_state: str | None = None                           # with failover: keepalived's VRRP state, or "unknown"
 
     def service(self, label: str) -> LiveService | None:
         return next((s for s in self.services if s.label == label), None)
@@ -174,6 +175,10 @@ def parse_status(text: str) -> DirectorTable:
                           drains=drain.parse("\n".join(sections.get("drained", [])).encode()),
                           probes={int(k.split()[1]): "\n".join(v) for k, v in sections.items()
                                   if k.startswith("probe ") and k.split()[1].isdigit()})
+    if "vrrp" in sections:   # the journal read verify uses (verify.checks.KEEPALIVED_JOURNAL)
+        from lvsdeploy.verify.checks import vrrp_transitions
+        transitions = vrrp_transitions("\n".join(sections["vrrp"]))
+        table.vrrp_state = transitions[-1][1] if transitions else "unknown"
     if "not-loaded" in sections or "no-ipvsadm" in sections:
         table.state = "not-loaded" if "not-loaded" in sections else "no-ipvsadm"
         return table

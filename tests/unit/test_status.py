@@ -191,3 +191,27 @@ def test_with_a_checker_each_real_server_is_probed_and_the_reason_named(tmp_path
 def test_without_a_checker_nothing_is_probed():
     from lvsdeploy.status.checks import checked_dests, probe_script
     assert checked_dests(load_cluster(FIXTURE)) == [] and probe_script([]) == ""
+
+
+def test_with_failover_the_vrrp_state_is_read_from_keepalived_since_it_started():
+    """The journal read is verify's (KEEPALIVED_JOURNAL): the last state entered since keepalived started;
+    text, JSON and Prometheus carry it."""
+    import jsonschema
+    cluster = load_cluster(FIXTURE)
+    journal = ("@@ vrrp\nsince 5000000\n[    3.100000] director1 Keepalived_vrrp[500]: (VI_1) Entering MASTER STATE\n"
+               "[    6.200000] director1 Keepalived_vrrp[700]: (VI_1) Entering BACKUP STATE (init)\n"
+               "[    9.900000] director1 Keepalived_vrrp[700]: (VI_1) Entering MASTER STATE\n")
+    report = director_report(cluster, "director1", parse_status(SAMPLE + journal))
+    assert report.vrrp_state == "MASTER"
+    backup = journal.replace("[    9.900000] director1 Keepalived_vrrp[700]: (VI_1) Entering MASTER STATE\n", "")
+    assert director_report(cluster, "director1", parse_status(SAMPLE + backup)).vrrp_state == "BACKUP"
+    # a start that logged no state yet: unknown; no failover (no section): None
+    assert parse_status(SAMPLE + "@@ vrrp\nsince 99000000\n").vrrp_state == "unknown"
+    assert parse_status(SAMPLE).vrrp_state is None
+    document = json.loads(as_text_json([report]))
+    jsonschema.validate(document, json.loads((Path(__file__).parents[2] / "lvsdeploy" / "schemas" /
+                                              "status-1.json").read_text()))
+    assert document["directors"][0]["vrrp_state"] == "MASTER"
+    text = prometheus([report])
+    assert 'lvsdeploy_vrrp_state{director="director1",state="MASTER"} 1' in text
+    assert 'lvsdeploy_vrrp_state{director="director1",state="BACKUP"} 0' in text
