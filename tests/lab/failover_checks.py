@@ -8,6 +8,7 @@ across the takeover. Figures go to the test output and to ~/.cache/lvsdeploy/res
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -21,7 +22,7 @@ from lvsdeploy.verify.checks import KEEPALIVED_JOURNAL, vrrp_transitions
 
 from . import health_checks
 from .health_checks import REQUEST_TIMEOUT, RequestLoop, TableWatch
-from .lab import cli, edited_inventory, ssh
+from .lab import cli, cli_json, edited_inventory, ssh
 
 DIRECTORS = ("director1", "director2")
 TAKEOVER_WITHIN = 3.0          # the bound: the VIP answers from the backup within 3 s
@@ -147,6 +148,13 @@ def _settled(name: str, vip: str, master: str, inventory: Path) -> None:
     assert plan.returncode == 0 and "Plan: 0 changes" in plan.stdout, "a healthy pair must plan no change"
     verify = cli("verify", str(inventory))
     assert verify.returncode == 0 and f"{master} is master" in verify.stdout
+    # status: each director's VRRP state, and the VIP held by the master only
+    status = cli_json("status", "--format", "json", str(inventory))
+    directors = {d["name"]: d for d in json.loads(status.stdout)["directors"]}
+    assert {n: d["vrrp_state"] for n, d in directors.items()} == {
+        n: "MASTER" if n == master else "BACKUP" for n in DIRECTORS}, directors
+    held = {n: [s["vip_here"] for s in d["services"] if s["vip_here"] is not None] for n, d in directors.items()}
+    assert all(all(v) if n == master else not any(v) for n, v in held.items()), held
 
 
 DOWNLOAD_PORT = 40123   # the download's own client port, so that its connection is told from the loop's
