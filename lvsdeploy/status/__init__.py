@@ -9,7 +9,7 @@ from lvsdeploy.executor import CONNECT_TIMEOUT, RemoteError, connect
 from lvsdeploy.model import Cluster
 from lvsdeploy.status.checks import checked_dests, probe_script
 from lvsdeploy.status.report import Director, director_report, unreachable
-from lvsdeploy.status.table import STATUS_SNIPPET, parse_status
+from lvsdeploy.status.table import NOT_RUNNING, STATUS_SNIPPET, parse_status
 from lvsdeploy.verify.checks import KEEPALIVED_JOURNAL
 
 STATUS_TIMEOUT = 30   # seconds for the one read on a director
@@ -21,7 +21,8 @@ def read_directors(cluster: Cluster, connect_timeout: float = CONNECT_TIMEOUT, f
     probed = checked_dests(cluster)
     script = STATUS_SNIPPET + "\n" + probe_script(probed)
     if failover.enabled(cluster):   # which VRRP state keepalived is in on each director
-        script += f"echo '@@ vrrp'; {KEEPALIVED_JOURNAL}\n"
+        script += (f"echo; echo '@@ vrrp'; systemctl is-active -q keepalived.service || echo {NOT_RUNNING}; "
+                   f"{KEEPALIVED_JOURNAL}\n")
 
     def one(host) -> Director:
         try:

@@ -1,11 +1,12 @@
 """The health checker's view in `lvsdeploy status`: each checked real server probed the way its check does it,
-from the director, in the same one read (in parallel, each bounded by its check's timeout). The table says
+from the director, in the same one read (in parallel, each bounded by its check's timeout and PROBE_LIMIT). The table says
 whether the checker has a real server in rotation; the probe says why not: "GET http://10.20.0.11:80/whoami
 (expected status 200) answered 404". The probes are verify's (lvsdeploy/verify/spec.py), so both say the same.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from lvsdeploy.checkers import checker_of
@@ -35,14 +36,19 @@ def checked_dests(cluster: Cluster) -> list[CheckedDest]:
     return found
 
 
+PROBE_LIMIT = 10   # seconds any one probe may take (a misc command has no timeout of its own)
+
+
 def probe_script(dests: list[CheckedDest]) -> str:
-    """Shell that runs every probe at once and prints each answer in its own section, "@@ probe N"."""
+    """Shell that runs every probe at once and prints each answer in its own section, "@@ probe N". An answer
+    need not end its line (curl's -w '%{http_code}' does not): each header starts a line of its own."""
     if not dests:
         return ""
     lines = ['lvs_probes=$(mktemp -d)']
-    lines += [f'( {d.probe.command} ) >"$lvs_probes/{i}" 2>/dev/null &' for i, d in enumerate(dests)]
+    lines += [f'timeout {PROBE_LIMIT} bash -c {shlex.quote(d.probe.command)} >"$lvs_probes/{i}" 2>/dev/null &'
+              for i, d in enumerate(dests)]
     lines.append("wait")
-    lines += [f"echo '@@ probe {i}'; cat \"$lvs_probes/{i}\"" for i in range(len(dests))]
+    lines += [f"echo; echo '@@ probe {i}'; cat \"$lvs_probes/{i}\"" for i in range(len(dests))]
     lines.append('rm -rf "$lvs_probes"')
     return "\n".join(lines) + "\n"
 

@@ -75,7 +75,7 @@ def _labels(pairs: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{quoted(v)}"' for k, v in pairs.items()) + "}"
 
 
-VRRP_STATES = ("MASTER", "BACKUP", "FAULT", "unknown")
+VRRP_STATES = ("MASTER", "BACKUP", "FAULT", "STOPPED", "unknown")
 
 
 def prometheus(directors: list[Director]) -> str:

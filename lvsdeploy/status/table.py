@@ -24,6 +24,8 @@ echo '@@ addresses'; ip -o addr show
 echo '@@ drained'; cat /etc/lvsdeploy/drained 2>/dev/null
 true"""
 
+NOT_RUNNING = "keepalived-not-running"   # the status read's line when keepalived is not active
+
 PROTOCOLS = ("TCP", "UDP", "SCTP", "FWM")
 COUNTERS = ("conns", "in_packets", "out_packets", "in_bytes", "out_bytes")
 RATES = ("cps", "in_pps", "out_pps", "in_bps", "out_bps")
@@ -177,8 +179,10 @@ def parse_status(text: str) -> DirectorTable:
                                   if k.startswith("probe ") and k.split()[1].isdigit()})
     if "vrrp" in sections:   # the journal read verify uses (verify.checks.KEEPALIVED_JOURNAL)
         from lvsdeploy.verify.checks import vrrp_transitions
-        transitions = vrrp_transitions("\n".join(sections["vrrp"]))
-        table.vrrp_state = transitions[-1][1] if transitions else "unknown"
+        lines = [line for line in sections["vrrp"] if line.strip()]
+        transitions = vrrp_transitions("\n".join(line for line in lines if line != NOT_RUNNING))
+        # a stopped keepalived logs no state on its way out: its last one would still say MASTER
+        table.vrrp_state = ("STOPPED" if NOT_RUNNING in lines else transitions[-1][1] if transitions else "unknown")
     if "not-loaded" in sections or "no-ipvsadm" in sections:
         table.state = "not-loaded" if "not-loaded" in sections else "no-ipvsadm"
         return table

@@ -171,7 +171,8 @@ def checked_rows(host, director: str, cluster, checker: str, found: set[str], dr
             # take it out
             named = f"real_server {dest.ip} {dest.port} " in config or f"real={dest.ip}:{dest.port} " in config
             if test is None or answer == test.expect or not named:
-                wanted.add(dest.row())   # up by verify's own probe: the checker must have it in the table
+                # up by verify's own probe: the checker must have it in the table (at weight 0 when drained)
+                wanted.add(drained.get(dest.row(), dest.row()))
                 continue
             if dest.row(weight=0) in found:
                 wanted.add(dest.row(weight=0))

@@ -31,7 +31,7 @@ def status_reads_the_table(lab_state, inventory: Path) -> None:
     against ipvsadm asked by hand over ssh."""
     lab = lab_state.name
     started = time.monotonic()
-    result = cli("status", "--format", "json", str(inventory))
+    result = cli_json("status", "--format", "json", str(inventory))
     took = time.monotonic() - started
     assert result.returncode == 0, "a converged lab matches its inventory"
     document = json.loads(result.stdout)
@@ -148,7 +148,7 @@ def plan_json_matches_the_text(lab_state, inventory: Path, drift: tuple[str, str
     ssh(lab, "rs1", drift[0])
     try:
         text = cli("plan", str(inventory))
-        as_json = cli("plan", "--format", "json", str(inventory))
+        as_json = cli_json("plan", "--format", "json", str(inventory))
         assert text.returncode == as_json.returncode == 2
         document = json.loads(as_json.stdout)
         jsonschema.validate(document, json.loads((SCHEMAS / "plan-1.json").read_text()))

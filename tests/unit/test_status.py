@@ -149,6 +149,7 @@ def test_with_a_checker_each_real_server_is_probed_and_the_reason_named(tmp_path
     """The checker's view: every checked real server's probe runs in the one read (here with the HTTP probe's
     answers given), an out-of-rotation real server is named with what its check got, and JSON, text and
     Prometheus all carry it."""
+    import shlex
     import subprocess
 
     import jsonschema
@@ -165,10 +166,12 @@ def test_with_a_checker_each_real_server_is_probed_and_the_reason_named(tmp_path
     web = [d for d in dests if d.service == "TCP 10.20.0.10:80"]
     assert [d.dest for d in web] == ["10.20.0.11:80", "10.20.0.12:80"]
     assert web[0].probe.command.startswith("curl ") and "http://10.20.0.11:80/whoami" in web[0].probe.command
-    # the script as the director runs it, each probe's command standing in for curl: rs1 answers 200, rs2 404
+    # the script as the director runs it, each probe's command standing in for curl: rs1 answers 200, rs2 404,
+    # with no newline, as curl's -w '%{http_code}' prints them
     script = probe_script(dests)
     for d, answer in zip(dests, ["200", "404"] + ["open"] * len(dests)):
-        script = script.replace(f"( {d.probe.command} )", f"( echo {answer} )", 1)
+        script = script.replace(f"bash -c {shlex.quote(d.probe.command)}", f"bash -c {shlex.quote('printf ' + answer)}",
+                                1)
     answers = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
     table = SAMPLE.replace("  -> 10.20.0.12:80                Route   0      0          7\n", "")
     report = director_report(cluster, "director1", parse_status(table + answers), dests)
@@ -208,6 +211,9 @@ def test_with_failover_the_vrrp_state_is_read_from_keepalived_since_it_started()
     # a start that logged no state yet: unknown; no failover (no section): None
     assert parse_status(SAMPLE + "@@ vrrp\nsince 99000000\n").vrrp_state == "unknown"
     assert parse_status(SAMPLE).vrrp_state is None
+    # keepalived not running: its last logged state would still say MASTER
+    assert parse_status(SAMPLE + journal.replace("@@ vrrp\n", "@@ vrrp\nkeepalived-not-running\n")).vrrp_state == \
+        "STOPPED"
     document = json.loads(as_text_json([report]))
     jsonschema.validate(document, json.loads((Path(__file__).parents[2] / "lvsdeploy" / "schemas" /
                                               "status-1.json").read_text()))
