@@ -47,27 +47,6 @@ def test_right_arp_settings_pass(cluster):
     realserver_suite.test_mode_sysctls(cluster.hosts["rs1"], lambda name: FakeHost(DR_ARP), cluster)
 
 
-def test_wrong_forwarding_method_names_the_destination(cluster, tmp_path):
-    saved = (
-        "-A -t 10.20.0.10:80 -s wrr\n"
-        "-a -t 10.20.0.10:80 -r 10.20.0.21:80 -m -w 1\n"       # masq where DR routes
-        "-a -t 10.20.0.10:80 -r 10.20.0.22:80 -g -w 3\n"
-        "-A -u 10.20.0.10:5005 -s rr\n"
-        "-a -u 10.20.0.10:5005 -r 10.20.0.21:5005 -g -w 1\n"
-        "-a -u 10.20.0.10:5005 -r 10.20.0.22:5005 -g -w 1\n"
-        "-A -t 10.20.0.11:443 -s sh -p 300 -M 255.255.255.0\n"
-        "-a -t 10.20.0.11:443 -r 10.20.0.21:443 -g -w 0\n"
-    )
-    host = FakeHost({}, {"ipvsadm -Sn": saved})
-    with pytest.raises(AssertionError) as failed:
-        director_suite.test_ipvs_table_equals_inventory(cluster.hosts["director1"], lambda name: host, cluster,
-                                                        ipvs_rows(cluster))
-    assert str(failed.value).startswith(
-        "director1: IPVS table: expected the inventory's table, found "
-        "missing ['TCP 10.20.0.10:80 -> 10.20.0.21:80 route weight 1'], "
-        "extra ['TCP 10.20.0.10:80 -> 10.20.0.21:80 masq weight 1']")
-
-
 TABLE_AS_INVENTORY = (
     "-A -t 10.20.0.10:80 -s wrr\n"
     "-a -t 10.20.0.10:80 -r 10.20.0.21:80 -g -w 1\n"
@@ -78,6 +57,20 @@ TABLE_AS_INVENTORY = (
     "-A -t 10.20.0.11:443 -s sh -p 300 -M 255.255.255.0\n"
     "-a -t 10.20.0.11:443 -r 10.20.0.21:443 -g -w 0\n"
 )
+
+
+def test_wrong_forwarding_method_names_the_destination(cluster, tmp_path):
+    # masq where DR routes
+    saved = TABLE_AS_INVENTORY.replace("-r 10.20.0.21:80 -g -w 1", "-r 10.20.0.21:80 -m -w 1")
+    host = FakeHost({}, {"ipvsadm -Sn": saved})
+    with pytest.raises(AssertionError) as failed:
+        director_suite.test_ipvs_table_equals_inventory(cluster.hosts["director1"], lambda name: host, cluster,
+                                                        ipvs_rows(cluster))
+    assert str(failed.value).startswith(
+        "director1: IPVS table: expected the inventory's table, found "
+        "missing ['TCP 10.20.0.10:80 -> 10.20.0.21:80 route weight 1'], "
+        "extra ['TCP 10.20.0.10:80 -> 10.20.0.21:80 masq weight 1']")
+
 DRAINED_RS2_WEB = "TCP 10.20.0.10:80 10.20.0.22:80 2026-11-30T17:00:00Z"
 
 
