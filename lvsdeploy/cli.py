@@ -292,7 +292,6 @@ def _plan_and_apply_runs(args, cluster, runs, console: Console, err: Console, pl
         if _ask("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
             alarm("Nothing was changed.")
             return EXIT_ERROR
-    from . import render_json
     planned.update(render_json.plan_document(runs))   # the hosts are planned again after their apply
     limits = engine.ApplyLimits(args.time_limit, args.lock_wait)
     with _first_interrupt_stops(limits.stop, err):

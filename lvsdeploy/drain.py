@@ -96,7 +96,7 @@ class DrainError(Exception):
 
 
 def request(cluster: Cluster, host: str, service: str | None, since: str) -> list[dict]:
-    """{service, dest, since} for `host` in every service that has it (or the one named). A request is refused
+    """{service, dest, since} for `host` in every service that has it (or the one named). A request
     is refused only when the host serves no such service."""
     from lvsdeploy.desired import ipvs_service
     if host not in cluster.hosts or not cluster.hosts[host].is_realserver:
