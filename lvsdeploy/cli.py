@@ -18,6 +18,7 @@ from .errors import InventoryError, did_you_mean
 from .executor import APPLY_TIME_LIMIT, CONNECT_TIMEOUT, LOCK_WAIT
 from .inventory import load_cluster
 from .lab.errors import LabError
+from .lvs import MODES
 from .validate import managed_hosts
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGED, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -229,6 +230,10 @@ def _cluster_summary(cluster) -> str:
     for svc in cluster.services:
         members = ", ".join(f"{r.host}:{r.port} w{r.weight}" for r in svc.realservers)
         lines.append(f"  service {svc.name}: {svc.key} {svc.mode} {svc.scheduler} -> {members}")
+    if snat := [s.name for s in cluster.services if MODES[s.mode].snat_to_dip]:
+        lines.append(f"  source NAT ({', '.join(snat)}): the real servers see the director's DIP as every client's "
+                     "address (logs, access rules); where they need the client's, use nat or dr (the director's "
+                     "conntrack table maps each connection back to its client)")
     if cluster.directors():
         checker = checker_of(cluster)
         lines.append(f"  health checker: {checker}" + (" (nothing tests the real servers: a failed one stays in "

@@ -60,7 +60,7 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
         # A persistence template pointing at a weight-0 (quiesced) server expires, so clients move on.
         "net.ipv4.vs.expire_quiescent_template": "1",
         # Connection tracking of IPVS traffic is only needed when netfilter rewrites it too (FULLNAT).
-        "net.ipv4.vs.conntrack": "0",
+        "net.ipv4.vs.conntrack": "1" if snat_rules(cluster, host) else "0",
     }
     if any(MODES[mode].director_forwards for mode in cluster.modes()):
         sysctls["net.ipv4.ip_forward"] = "1"
@@ -80,12 +80,22 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
         "lvs_director_modules": ["ip_vs", *sorted({f"ip_vs_{s.scheduler}" for s in services})],
         "lvs_director_sysctls": sysctls,
         "lvs_ipvs_services": services,
+        "lvs_snat_rules": snat_rules(cluster, host),
         # this run's `lvsdeploy drain` / `undrain` (empty for plan and apply: the record on the director rules)
         "lvs_drain": cluster.drain_request[0], "lvs_undrain": cluster.drain_request[1],
         # who keeps these services in the table: lvsdeploy itself (ipvsadm), or the health checker's daemon
         "lvs_ipvs_owner": "lvsdeploy" if host.health_checker == "none" else host.health_checker,
         **director_checker_vars(cluster, host),
     }
+
+
+def snat_rules(cluster: Cluster, host: Host) -> list[dict]:
+    """FULLNAT: each service's client connections leave this director with its own DIP as their source (validate
+    has refused fwmark services and two directors for it)."""
+    if host.dip is None:
+        return []
+    return [{"vip": str(s.vip), "port": s.port, "protocol": s.protocol, "to": str(host.dip.ip)}
+            for s in cluster.services if MODES[s.mode].snat_to_dip and s.fwmark is None]
 
 
 def realserver_vars(cluster: Cluster, host: Host) -> dict:

@@ -24,6 +24,7 @@ class ForwardingMode:
     gateway_via_dip: bool = False  # real servers' replies go back through the director: default route = DIP
     director_forwards: bool = False  # the director routes between its networks (net.ipv4.ip_forward=1)
     same_lan: str | None = None   # why real servers must be on the director's network (None: may be routed)
+    snat_to_dip: bool = False     # the director rewrites the client's source to its DIP (netfilter, on IPVS conntrack)
 
 
 MODES: dict[str, ForwardingMode] = {m.name: m for m in (
@@ -32,7 +33,8 @@ MODES: dict[str, ForwardingMode] = {m.name: m for m in (
     ForwardingMode("dr", "route", supported=True, vip_device="lo", suppress_arp=True,
                    same_lan="dr real servers must be on the director's LAN"),
     ForwardingMode("tun", "tunnel", supported=True, vip_device="tunl0", suppress_arp=True, ipip=True),
-    ForwardingMode("fullnat", "masq", supported=False, maps_ports=True, director_forwards=True),
+    # FULLNAT on a stock kernel: IPVS masquerading plus source NAT of the forwarded packets to the DIP
+    ForwardingMode("fullnat", "masq", supported=True, maps_ports=True, director_forwards=True, snat_to_dip=True),
 )}
 SUPPORTED_MODES = tuple(name for name, mode in MODES.items() if mode.supported)
 

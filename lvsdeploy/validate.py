@@ -264,6 +264,23 @@ def nat_not_mixed(cluster: Cluster) -> list[Problem]:
     return problems
 
 
+def fullnat_limits(cluster: Cluster) -> list[Problem]:
+    """What FULLNAT's source NAT (lvs.MODES snat_to_dip) does not cover yet, refused rather than half done."""
+    problems = []
+    directors = cluster.directors()
+    for svc in cluster.services:
+        if not MODES[svc.mode].snat_to_dip:
+            continue
+        if svc.fwmark is not None:
+            problems.append(_svc(svc, "fwmark", f"{svc.mode} with a fwmark service is not supported yet: the "
+                                                "source NAT rule matches a virtual address and port"))
+        if len(directors) > 1:
+            problems.append(_svc(svc, "mode", f"{svc.mode} with {len(directors)} directors is not supported yet: "
+                                              "each director rewrites sources to its own DIP, so a connection "
+                                              "synced to the backup would break on failover; use nat"))
+    return problems
+
+
 # ---- health checks ---------------------------------------------------------------------------------
 
 HTTP_ONLY = ("path", "status", "expect", "virtualhost")
@@ -466,7 +483,7 @@ def block_shares(cluster: Cluster) -> list[Problem]:
 RULES = (
     required_host_vars, directors, failover, director_is_not_realserver, usable_addresses, unique_addresses,
     supported_modes, unique_services, realserver_refs, port_mapping, persistence, realserver_subnets,
-    nat_not_mixed, health_checks, one_checker, share_server, share_paths, unique_shares, share_clients,
+    nat_not_mixed, fullnat_limits, health_checks, one_checker, share_server, share_paths, unique_shares, share_clients,
     block_shares,
 )
 

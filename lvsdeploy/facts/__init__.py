@@ -101,6 +101,11 @@ def _iscsi():
     return iscsi
 
 
+def _netfilter():
+    from lvsdeploy.facts import netfilter   # same as _iscsi
+    return netfilter
+
+
 @dataclass
 class HostFacts:
     hostname: str = ""
@@ -117,6 +122,7 @@ class HostFacts:
     devices: dict = field(default_factory=dict)       # path -> blockdev.BlockDevice, for the paths asked for
     iscsi_targets: Any = field(default_factory=lambda: _iscsi().IscsiTargets())          # LIO, from configfs
     iscsi_initiator: Any = field(default_factory=lambda: _iscsi().IscsiInitiator())      # open-iscsi records, sessions
+    snat: Any = field(default_factory=lambda: _netfilter().SnatChain())   # lvsdeploy's FULLNAT chain
     notes: list[str] = field(default_factory=list)  # things the reader could not see, said plainly
 
     def interface_with(self, ip) -> list[tuple[Interface, IPv4Interface]]:

@@ -7,13 +7,15 @@ module is loaded, no file is written, and a missing tool yields an empty or "abs
 
 from __future__ import annotations
 
-from lvsdeploy.facts import HostFacts, blockdev, files, iscsi, ipvs, kernel, mounts, network, packages, services
+from lvsdeploy.facts import (
+    HostFacts, blockdev, files, iscsi, ipvs, kernel, mounts, netfilter, network, packages, services,
+)
 
 MARKER = "@@lvsfacts"
 
 SECTIONS = (
     "host", "addr", "route", "modules", "builtin", "sysctl",
-    "files", "packages", "units", "ipvs", "mounts", "devices", "iscsi_target", "iscsi_initiator",
+    "files", "packages", "units", "ipvs", "mounts", "devices", "iscsi_target", "iscsi_initiator", "snat",
 )  # fmt: skip
 
 # A PATH with the sbin directories: a non-root login shell on Debian lacks them, and ip, sysctl, ipvsadm
@@ -41,6 +43,7 @@ def _snippets(request) -> dict[str, str]:
         "devices": blockdev.devices_snippet(request.devices),
         "iscsi_target": iscsi.TARGET_SNIPPET,
         "iscsi_initiator": iscsi.INITIATOR_SNIPPET,
+        "snat": netfilter.snat_snippet(request.netfilter),
     }
 
 
@@ -90,5 +93,6 @@ def parse(text: str) -> HostFacts:
         devices=blockdev.parse_devices(s["devices"]),
         iscsi_targets=iscsi.parse_targets(s["iscsi_target"]),
         iscsi_initiator=iscsi.parse_initiator(s["iscsi_initiator"]),
+        snat=netfilter.parse_snat(s["snat"]),
         notes=[ipvs_note] if ipvs_note else [],
     )

@@ -10,7 +10,8 @@ from rich.table import Table
 from ..lvs import CHECKERS
 from . import control, image, prereqs, topology
 from .errors import LabError
-from .inventory import CLUSTER_FS_TYPES, checker_inventory, cluster_fs_inventory, failover_inventory_path
+from .inventory import (CLUSTER_FS_TYPES, SERVICE_MODES, checker_inventory, cluster_fs_inventory, failover_inventory_path,
+                        mode_inventory)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the lab's inventory with its IPVS table kept by this checker (written beside it)")
     p.add_argument("--cluster-fs", choices=CLUSTER_FS_TYPES,
                    help="the lab's inventory with a share of this cluster filesystem on the storage node's disk")
+    p.add_argument("--mode", choices=("topology", *SERVICE_MODES), default="topology",
+                   help="the lab's inventory with every service in this forwarding mode (default: the topology's)")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -86,6 +89,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if not path.exists():
             raise LabError(f"lab {args.name} has one director; boot it with `lvsdeploy lab up --directors 2`")
         print(path)
+    elif cmd == "inventory" and args.mode != "topology":
+        if args.health_checker != "none":
+            raise LabError("--mode and --health-checker are not combined; pick one")
+        print(mode_inventory(control.inventory_path(args.name).parent, args.mode))
     elif cmd == "inventory" and args.cluster_fs:
         print(cluster_fs_inventory(control.inventory_path(args.name).parent, args.cluster_fs))
     elif cmd == "inventory":

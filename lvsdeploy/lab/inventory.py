@@ -82,6 +82,31 @@ def checker_inventory(lab_dir: Path, checker: str) -> Path:
     return path
 
 
+# Another forwarding mode for the lab's services: FULLNAT fits the NAT topology (the director between the client and
+# the real servers' private segment), where it needs no route from the real servers back to the client.
+SERVICE_MODES = ("fullnat",)
+
+
+def with_service_mode(data: dict, mode: str) -> dict:
+    body = copy.deepcopy(data)
+    for svc in body["all"]["vars"]["lvs_virtual_services"]:
+        svc["mode"] = mode
+    return body
+
+
+def mode_inventory_path(lab_dir: Path, mode: str) -> Path:
+    return lab_dir / f"inventory-{mode}.yml"
+
+
+def mode_inventory(lab_dir: Path, mode: str) -> Path:
+    """Write (beside inventory.yml) and return the lab's inventory with every service in `mode`."""
+    path = mode_inventory_path(lab_dir, mode)
+    header = f"# Written by `lvsdeploy lab inventory --mode {mode}` from inventory.yml.\n"
+    data = with_service_mode(yaml.safe_load((lab_dir / "inventory.yml").read_text()), mode)
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 # Failover on the lab: VRRP adverts every 0.5 s (a backup takes over within about 1.5 s of silence); a director
 # that comes back waits 10 s (synced and checked) before it takes the VIPs back. NAT: the real servers' gateway
 # floats with the VIPs (.254 of the private segment).

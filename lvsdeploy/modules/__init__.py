@@ -28,6 +28,7 @@ from lvsdeploy.modules import (
     node_name,
     package,
     service,
+    snat,
     sysctl,
 )
 from lvsdeploy.modules.base import Change, FactsRequest, ModuleError
@@ -36,7 +37,7 @@ MODULES: dict[str, ModuleType] = {
     m.NAME: m
     for m in (package, kernel_module, sysctl, file, ip_address, ip_route, ip_link, service, command, ipvs, mounts,
               boot_file, iscsi_targets, iscsi_logins, cluster_filesystem, corosync_restart, cluster_stack_cleanup,
-              node_name)
+              node_name, snat)
 }
 
 __all__ = ["MODULES", "Change", "FactsRequest", "ModuleError"]

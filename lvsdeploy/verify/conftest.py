@@ -20,14 +20,18 @@ from . import spec
 
 def _default_inventory() -> str | None:
     """$LVSDEPLOY_INVENTORY, else the inventory of the lab named by $LVSDEPLOY_LAB (molecule sets that; with
-    $LVSDEPLOY_HEALTH_CHECKER, that lab's inventory for the checker)."""
+    $LVSDEPLOY_MODE or $LVSDEPLOY_HEALTH_CHECKER, that lab's inventory for the mode or the checker)."""
     if os.environ.get("LVSDEPLOY_INVENTORY"):
         return os.environ["LVSDEPLOY_INVENTORY"]
     if os.environ.get("LVSDEPLOY_LAB"):
-        from lvsdeploy.lab.inventory import checker_inventory_path
+        from lvsdeploy.lab.inventory import checker_inventory_path, mode_inventory_path
         from lvsdeploy.lab.paths import lab_dir
-        checker = os.environ.get("LVSDEPLOY_HEALTH_CHECKER") or "none"   # written by converge
-        return str(checker_inventory_path(lab_dir(os.environ["LVSDEPLOY_LAB"]), checker))
+        here = lab_dir(os.environ["LVSDEPLOY_LAB"])
+        mode = os.environ.get("LVSDEPLOY_MODE") or "topology"   # both written by converge
+        if mode != "topology":
+            return str(mode_inventory_path(here, mode))
+        checker = os.environ.get("LVSDEPLOY_HEALTH_CHECKER") or "none"
+        return str(checker_inventory_path(here, checker))
     return None
 
 

@@ -40,6 +40,11 @@ MODES = {
     "tun": ModeRule(ipvsadm_switch="-i", method="tunnel",
                     arp_suppressed_on=("all", "lo", "tunl0"), rp_filter_off_on=("all", "tunl0"),
                     vip_device="tunl0", realserver_modules=("ipip",), route_via_dip=False),
+    # the director masquerades and also rewrites the client's source (FULLNAT_SOURCE_NAT): real servers need
+    # nothing of LVS at all
+    "fullnat": ModeRule(ipvsadm_switch="-m", method="masq",
+                        arp_suppressed_on=(), rp_filter_off_on=(),
+                        vip_device=None, realserver_modules=(), route_via_dip=False),
 }
 
 # Only the director may answer ARP for a VIP: reply only for addresses of the receiving interface (ignore=1),
@@ -53,6 +58,8 @@ DIRECTOR_SYSCTLS = {
     "net.ipv4.vs.expire_quiescent_template": "1",
 }
 NAT_DIRECTOR_SYSCTLS = {"net.ipv4.ip_forward": "1"}   # NAT routes every reply through the director
+# FULLNAT: netfilter sees IPVS's connections only when IPVS keeps conntrack entries for them
+FULLNAT_DIRECTOR_SYSCTLS = {**NAT_DIRECTOR_SYSCTLS, "net.ipv4.vs.conntrack": "1"}
 FAILOVER_DIRECTOR_SYSCTLS = {
     # a backup must not answer ARP for an address the master holds (ARP_SUPPRESSION, on every interface)
     **{f"net.ipv4.conf.all.{key}": value for key, value in ARP_SUPPRESSION.items()},
@@ -131,6 +138,8 @@ def director_sysctls(cluster: Cluster) -> dict[str, str]:
     wanted = dict(DIRECTOR_SYSCTLS)
     if "nat" in cluster.modes():
         wanted.update(NAT_DIRECTOR_SYSCTLS)
+    if "fullnat" in cluster.modes():
+        wanted.update(FULLNAT_DIRECTOR_SYSCTLS)
     if failover(cluster):
         wanted.update(FAILOVER_DIRECTOR_SYSCTLS)
     return wanted
@@ -139,6 +148,25 @@ def director_sysctls(cluster: Cluster) -> dict[str, str]:
 def director_modules(cluster: Cluster) -> list[str]:
     """ip_vs, and one ip_vs_<scheduler> per scheduler in use."""
     return ["ip_vs", *sorted({f"ip_vs_{s.scheduler}" for s in cluster.services})]
+
+
+# ---- FULLNAT's source NAT (docs/inventory.md "FULLNAT") ------------------------------------------------------
+
+FULLNAT_CHAIN = "LVSDEPLOY-FULLNAT"   # lvsdeploy's own chain of the nat table, jumped to from POSTROUTING
+
+
+@dataclass(frozen=True)
+class SourceNat:
+    vip: str
+    port: int
+    protocol: str
+    to: str     # the director's DIP
+
+
+def source_nat(cluster: Cluster, director: Host) -> list[SourceNat]:
+    """What each fullnat service needs on `director`: its clients' connections leave with the DIP as source."""
+    return [SourceNat(str(s.vip), s.port, s.protocol, str(director.dip.ip))
+            for s in cluster.services if s.mode == "fullnat" and director.dip is not None]
 
 
 def director_vips(cluster: Cluster) -> list[str]:

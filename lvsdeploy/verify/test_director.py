@@ -76,6 +76,34 @@ def test_sysctls(director, remote, cluster):
         assert found == value, failure(director.name, f"sysctl {key}", value, found)
 
 
+def test_fullnat_source_nat(director, remote, cluster):
+    """Each fullnat service's connections leave for the real servers with the DIP as source, by lvsdeploy's chain,
+    which POSTROUTING jumps to; the boot script loads it again."""
+    wanted = spec.source_nat(cluster, director)
+    if not wanted:
+        pytest.skip("no fullnat service")
+    host = remote(director.name)
+    rules = [line.split() for line in host.run(f"iptables -w 5 -t nat -S {spec.FULLNAT_CHAIN}").stdout.splitlines()]
+    for nat in wanted:
+        proto = {"tcp": "6", "udp": "17", "sctp": "132"}[nat.protocol]
+        found = [r for r in rules if option(r, "--vaddr") in (nat.vip, f"{nat.vip}/32") and option(r, "--vport") == str(nat.port)
+                 and option(r, "--vproto") in (proto, nat.protocol) and option(r, "--to-source") == nat.to
+                 and option(r, "-j") == "SNAT"]
+        assert found, failure(director.name, f"nat chain {spec.FULLNAT_CHAIN}",
+                              f"SNAT of {nat.protocol} {nat.vip}:{nat.port} to {nat.to}", rules)
+    jumps = [line.strip() for line in host.run("iptables -w 5 -t nat -S POSTROUTING").stdout.splitlines()]
+    assert f"-A POSTROUTING -j {spec.FULLNAT_CHAIN}" in jumps, failure(
+        director.name, "nat POSTROUTING", f"a jump to {spec.FULLNAT_CHAIN}", jumps)
+    boot = host.file(spec.NETWORK_SCRIPT).content_string
+    assert spec.FULLNAT_CHAIN in boot and "iptables-restore" in boot, failure(
+        director.name, f"boot script {spec.NETWORK_SCRIPT}", f"loads {spec.FULLNAT_CHAIN}", "does not")
+
+
+def option(words: list[str], name: str) -> str | None:
+    """The value after `name` in an `iptables -S` rule, None when absent."""
+    return words[words.index(name) + 1] if name in words[:-1] else None
+
+
 def test_ipvs_table_equals_inventory(director, remote, cluster, expected_ipvs):
     host = remote(director.name)
     found = ipvs_rows(host.check_output("ipvsadm -Sn"))

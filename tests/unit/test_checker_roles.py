@@ -238,7 +238,8 @@ def test_keepalived_https_check_with_keepalived_only_keys(keepalived_conf):
     assert "inhibit_on_failure" not in tls and "sorry_server" not in " ".join(tls)
 
 
-@pytest.mark.parametrize("mode, kind, method", [("nat", "NAT", "masq"), ("dr", "DR", "gate"), ("tun", "TUN", "ipip")])
+@pytest.mark.parametrize("mode, kind, method", [("nat", "NAT", "masq"), ("dr", "DR", "gate"), ("tun", "TUN", "ipip"),
+                                               ("fullnat", "NAT", "masq")])   # fullnat: masquerading, plus SNAT
 def test_forwarding_method_in_both_configs(tmp_path, mode, kind, method):
     services = [{"name": "web", "vip": "10.20.0.10", "port": 80, "mode": mode, "realservers": [{"host": "rs1"}]}]
     assert f"lb_kind {kind}" in block(rendered(tmp_path, "keepalived", services), "virtual_server 10.20.0.10 80")

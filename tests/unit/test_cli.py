@@ -94,6 +94,14 @@ def test_validate_a_valid_example_prints_a_summary(mode, capsys, no_network):
     assert no_network == []
 
 
+def test_validate_says_fullnat_hides_the_clients_address(capsys):
+    assert cli.main(["validate", str(EXAMPLES / "fullnat.yml")]) == 0
+    out = capsys.readouterr().out
+    assert "  source NAT (web, dns): the real servers see the director's DIP as every client's address" in out
+    assert cli.main(["validate", str(EXAMPLES / "nat.yml")]) == 0
+    assert "source NAT" not in capsys.readouterr().out
+
+
 def test_validate_summary_of_the_dr_example(capsys):
     assert cli.main(["validate", str(EXAMPLES / "dr.yml")]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [

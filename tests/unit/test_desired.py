@@ -149,3 +149,22 @@ def test_hosts_outside_directors_and_realservers_get_no_lvs_settings():
     for name in ("storage1", "client1"):
         v = host_vars(c, c.hosts[name])
         assert "lvs_vips" not in v and "lvs_realserver_vips" not in v and "lvs_director_sysctls" not in v
+
+
+# ---- FULLNAT: masquerading plus source NAT to the DIP on the director; nothing on the real servers ---------
+
+def test_fullnat_director_forwards_tracks_ipvs_connections_and_rewrites_sources_to_its_dip():
+    d = director("fullnat")
+    assert d["lvs_director_sysctls"] == {**IPVS_SYSCTLS, "net.ipv4.vs.conntrack": "1", "net.ipv4.ip_forward": "1"}
+    assert d["lvs_snat_rules"] == [
+        {"vip": "192.168.100.10", "port": 80, "protocol": "tcp", "to": "10.10.0.1"},
+        {"vip": "192.168.100.10", "port": 53, "protocol": "udp", "to": "10.10.0.1"}]
+    assert all(dest.method == "masq" and dest.port == 8080 for dest in ipvs_services(cluster("fullnat"))[0].destinations)
+    for mode in ("nat", "dr", "tun"):   # no rule, and the chain of an earlier fullnat removed
+        assert director(mode)["lvs_snat_rules"] == []
+
+
+def test_fullnat_realservers_need_no_gateway_vip_or_sysctl():
+    for name in ("rs1", "rs2"):   # rs2 is routed, on another network
+        assert realserver("fullnat", name) == {"lvs_realserver_ipip": False, "lvs_realserver_sysctls": {},
+                                               "lvs_realserver_vips": [], "lvs_nat_gateway": None}

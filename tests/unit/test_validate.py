@@ -247,9 +247,22 @@ def test_network_address_is_not_a_host_address(tmp_path):
 
 # ---- services --------------------------------------------------------------------------------------
 
-def test_fullnat_is_planned(tmp_path):
-    found = check(tmp_path, lambda inv: services(inv)[0].update(mode="fullnat"))
-    one(found, "service web: mode", "fullnat is planned but not supported yet")
+def test_fullnat_is_valid_with_mapped_ports_and_routed_realservers(tmp_path):
+    def routed(inv):
+        services(inv)[0].update(mode="fullnat")
+        services(inv)[0]["realservers"][1]["port"] = 8080
+        hosts(inv, "realservers")["rs2"]["lvs_rip"] = "10.99.0.12/24"   # another network: fullnat needs no L2
+    assert check(tmp_path, routed) == []
+
+
+def test_fullnat_refuses_a_fwmark_service(tmp_path):
+    found = check(tmp_path, lambda inv: services(inv)[0].update(mode="fullnat", fwmark=7, port=None))
+    one(found, "service web: fwmark", "fullnat with a fwmark service is not supported yet")
+
+
+def test_fullnat_refuses_two_directors(tmp_path):
+    found = check(tmp_path, pair(lambda inv: services(inv)[0].update(mode="fullnat")))
+    one(found, "service web: mode", "fullnat with 2 directors is not supported yet")
 
 
 def test_service_without_realservers(tmp_path):
@@ -301,7 +314,7 @@ def test_port_mapping_only_in_nat(tmp_path, mode):
         services(inv)[0].update(mode=mode)
         services(inv)[0]["realservers"][1]["port"] = 8080
     one(check(tmp_path, change), "service web: realservers[1].port",
-        f"8080 differs from the service port 80; {mode} mode cannot map ports (only nat can)")
+        f"8080 differs from the service port 80; {mode} mode cannot map ports (only nat and fullnat can)")
 
 
 def test_port_mapping_in_nat_is_fine(tmp_path):

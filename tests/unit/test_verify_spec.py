@@ -281,3 +281,15 @@ def test_master_holding_every_floating_address_is_reported(tmp_path, monkeypatch
                                              r"found \['director1', 'director2'\]"):
         director_tests.test_each_floating_address_on_exactly_one_director(
             nat, {"director1": master, "director2": AddressHost("10.20.0.10")}.get)
+
+
+def test_fullnat_director_needs_forwarding_conntrack_and_a_source_nat_per_service(tmp_path):
+    fullnat = cluster_in_mode("fullnat", tmp_path)
+    wanted = spec.director_sysctls(fullnat)
+    assert wanted["net.ipv4.ip_forward"] == "1" and wanted["net.ipv4.vs.conntrack"] == "1"
+    director = fullnat.directors()[0]
+    nats = spec.source_nat(fullnat, director)
+    assert nats and {n.to for n in nats} == {str(director.dip.ip)}
+    assert [(n.vip, n.port, n.protocol) for n in nats] == [(str(s.vip), s.port, s.protocol) for s in fullnat.services]
+    assert spec.source_nat(cluster_in_mode("nat", tmp_path), director) == []
+    assert "net.ipv4.vs.conntrack" not in spec.director_sysctls(cluster_in_mode("nat", tmp_path))
