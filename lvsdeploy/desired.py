@@ -62,6 +62,8 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
         # Connection tracking of IPVS traffic is only needed when netfilter rewrites it too (FULLNAT).
         "net.ipv4.vs.conntrack": "1" if snat_rules(cluster, host) else "0",
     }
+    # the inventory's tuning (lvs_ipvs.sysctls) over lvsdeploy's defaults; conntrack is not among its keys
+    sysctls.update(cluster.ipvs.sysctls.keys())
     if any(MODES[mode].director_forwards for mode in cluster.modes()):
         sysctls["net.ipv4.ip_forward"] = "1"
     vrrp = failover.vrrp_vars(cluster, host) if failover.enabled(cluster) else None
@@ -81,6 +83,7 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
         "lvs_director_sysctls": sysctls,
         "lvs_ipvs_services": services,
         "lvs_snat_rules": snat_rules(cluster, host),
+        "lvs_ipvs_timeouts": cluster.ipvs.timeouts.model_dump(),
         # this run's `lvsdeploy drain` / `undrain` (empty for plan and apply: the record on the director rules)
         "lvs_drain": cluster.drain_request[0], "lvs_undrain": cluster.drain_request[1],
         # who keeps these services in the table: lvsdeploy itself (ipvsadm), or the health checker's daemon

@@ -371,6 +371,57 @@ class StorageCluster(_Located):
     key_file: LocalPath | None = Field(None, description="a file on this machine (corosync-keygen -k FILE makes one)")
 
 
+Flag = Annotated[int, Field(strict=True, ge=0, le=1)]
+FLAG_TEXT = "0 or 1"
+
+
+class IpvsTimeouts(_Located):
+    """`ipvsadm --set TCP TCPFIN UDP`: how long IPVS keeps an idle connection entry; unset ones stay as they are."""
+
+    SHAPE: ClassVar[str] = "a mapping like {tcp: 900, tcpfin: 120, udp: 300}"
+    tcp: Seconds | None = Field(None, description="a number of seconds between 1 and 2147483647")
+    tcpfin: Seconds | None = Field(None, description="a number of seconds between 1 and 2147483647")
+    udp: Seconds | None = Field(None, description="a number of seconds between 1 and 2147483647")
+
+
+class IpvsSysctls(_Located):
+    """The net.ipv4.vs.* settings users tune (Documentation/networking/ipvs-sysctl.rst). conntrack and the sync
+    daemon's keys are lvsdeploy's own (FULLNAT, failover), so they are not offered."""
+
+    SHAPE: ClassVar[str] = "a mapping like {conn_reuse_mode: 1, sloppy_tcp: 0}"
+    am_droprate: Annotated[int, Field(strict=True, ge=0, le=2147483647)] | None = Field(
+        None, description="an integer between 0 and 2147483647")
+    amemthresh: Annotated[int, Field(strict=True, ge=0, le=2147483647)] | None = Field(
+        None, description="an integer between 0 and 2147483647")
+    cache_bypass: Flag | None = Field(None, description=FLAG_TEXT)
+    conn_reuse_mode: Annotated[int, Field(strict=True, ge=0, le=3)] | None = Field(
+        None, description="an integer between 0 and 3 (bit 1: reschedule a reused port, bit 2: also with conntrack)")
+    drop_entry: Annotated[int, Field(strict=True, ge=0, le=3)] | None = Field(None, description="0, 1, 2 or 3")
+    drop_packet: Annotated[int, Field(strict=True, ge=0, le=3)] | None = Field(None, description="0, 1, 2 or 3")
+    expire_nodest_conn: Flag | None = Field(None, description=FLAG_TEXT)
+    expire_quiescent_template: Flag | None = Field(None, description=FLAG_TEXT)
+    ignore_tunneled: Flag | None = Field(None, description=FLAG_TEXT)
+    nat_icmp_send: Flag | None = Field(None, description=FLAG_TEXT)
+    pmtu_disc: Flag | None = Field(None, description=FLAG_TEXT)
+    schedule_icmp: Flag | None = Field(None, description=FLAG_TEXT)
+    secure_tcp: Annotated[int, Field(strict=True, ge=0, le=3)] | None = Field(None, description="0, 1, 2 or 3")
+    sloppy_sctp: Flag | None = Field(None, description=FLAG_TEXT)
+    sloppy_tcp: Flag | None = Field(None, description=FLAG_TEXT)
+    snat_reroute: Flag | None = Field(None, description=FLAG_TEXT)
+
+    def keys(self) -> dict[str, str]:
+        """{"net.ipv4.vs.NAME": "VALUE"} for the ones set."""
+        return {f"net.ipv4.vs.{k}": str(v) for k, v in self.model_dump().items() if v is not None}
+
+
+class IpvsSettings(_Located):
+    """lvs_ipvs: the directors' IPVS tuning, set once for the cluster (docs/inventory.md "IPVS tuning")."""
+
+    SHAPE: ClassVar[str] = "a mapping like {timeouts: {tcp: 900}, sysctls: {sloppy_tcp: 1}}"
+    timeouts: IpvsTimeouts = Field(default_factory=IpvsTimeouts)
+    sysctls: IpvsSysctls = Field(default_factory=IpvsSysctls)
+
+
 class Cluster(_Located):
     """The whole inventory. origin has entries for "lvs_virtual_services" and "lvs_shared_storage"."""
 
@@ -380,6 +431,7 @@ class Cluster(_Located):
     shares: list[Share] = Field(default_factory=list)
     failover: Failover | None = None   # lvs_failover; two or more directors need it (validate.failover)
     storage_cluster: StorageCluster = Field(default_factory=StorageCluster)   # lvs_storage_cluster
+    ipvs: IpvsSettings = Field(default_factory=IpvsSettings)   # lvs_ipvs
     _warnings: list = PrivateAttr(default_factory=list)   # errors.Problem: worth saying, not worth stopping
     # set by `lvsdeploy drain`/`undrain` for one run, never by the inventory: (drain, undrain) lists of
     # {service, dest[, since]} for the directors' ipvs task (lvsdeploy/drain.py)
@@ -497,7 +549,7 @@ REFUSED_VARS = {
                     "lvsdeploy needs passwordless sudo (NOPASSWD) for the login user; remove the password"),
 }
 # set once for the whole cluster, in all.vars or group_vars/all
-CLUSTER_VARS = ("lvs_virtual_services", "lvs_shared_storage", "lvs_failover", "lvs_storage_cluster")
+CLUSTER_VARS = ("lvs_virtual_services", "lvs_shared_storage", "lvs_failover", "lvs_storage_cluster", "lvs_ipvs")
 LVS_VARS = tuple(sorted([v for v in HOST_VARS if v.startswith("lvs_")] + list(CLUSTER_VARS)))
 # the group whose hosts must define a variable, and the variable
 REQUIRED_VARS = {DIRECTORS: "lvs_dip", REALSERVERS: "lvs_rip", STORAGE: "lvs_storage_ip"}

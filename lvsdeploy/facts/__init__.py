@@ -123,6 +123,7 @@ class HostFacts:
     iscsi_targets: Any = field(default_factory=lambda: _iscsi().IscsiTargets())          # LIO, from configfs
     iscsi_initiator: Any = field(default_factory=lambda: _iscsi().IscsiInitiator())      # open-iscsi records, sessions
     snat: Any = field(default_factory=lambda: _netfilter().SnatChain())   # lvsdeploy's FULLNAT chain
+    ipvs_timeouts: dict[str, int] | None = None   # {"tcp": 900, "tcpfin": 120, "udp": 300}; None: ip_vs not loaded
     notes: list[str] = field(default_factory=list)  # things the reader could not see, said plainly
 
     def interface_with(self, ip) -> list[tuple[Interface, IPv4Interface]]:

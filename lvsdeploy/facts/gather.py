@@ -16,6 +16,7 @@ MARKER = "@@lvsfacts"
 SECTIONS = (
     "host", "addr", "route", "modules", "builtin", "sysctl",
     "files", "packages", "units", "ipvs", "mounts", "devices", "iscsi_target", "iscsi_initiator", "snat",
+    "ipvs_timeouts",
 )  # fmt: skip
 
 # A PATH with the sbin directories: a non-root login shell on Debian lacks them, and ip, sysctl, ipvsadm
@@ -44,6 +45,7 @@ def _snippets(request) -> dict[str, str]:
         "iscsi_target": iscsi.TARGET_SNIPPET,
         "iscsi_initiator": iscsi.INITIATOR_SNIPPET,
         "snat": netfilter.snat_snippet(request.netfilter),
+        "ipvs_timeouts": ipvs.TIMEOUTS_SNIPPET,
     }
 
 
@@ -94,5 +96,6 @@ def parse(text: str) -> HostFacts:
         iscsi_targets=iscsi.parse_targets(s["iscsi_target"]),
         iscsi_initiator=iscsi.parse_initiator(s["iscsi_initiator"]),
         snat=netfilter.parse_snat(s["snat"]),
+        ipvs_timeouts=ipvs.parse_timeouts(s["ipvs_timeouts"]),
         notes=[ipvs_note] if ipvs_note else [],
     )

@@ -20,6 +20,23 @@ if [ -e /proc/net/ip_vs ]; then
   else echo 'state no-ipvsadm'; fi
 else echo 'state not-loaded'; fi"""
 
+# `ipvsadm -L --timeout` prints "Timeout (tcp tcpfin udp): 900 120 300"; read only with ip_vs loaded, as above
+TIMEOUTS_SNIPPET = """\
+if [ -e /proc/net/ip_vs ] && command -v ipvsadm >/dev/null 2>&1; then ipvsadm -L --timeout 2>/dev/null || true; fi"""
+TIMEOUT_NAMES = ("tcp", "tcpfin", "udp")
+
+
+def parse_timeouts(text: str) -> dict[str, int] | None:
+    """{"tcp": 900, "tcpfin": 120, "udp": 300}, or None when they could not be read."""
+    for line in text.splitlines():
+        head, _, values = line.partition(":")
+        if head.strip() == "Timeout (tcp tcpfin udp)":
+            numbers = values.split()
+            if len(numbers) == 3 and all(n.isdigit() for n in numbers):
+                return dict(zip(TIMEOUT_NAMES, map(int, numbers)))
+    return None
+
+
 SERVICE_SWITCHES = {switch: protocol for protocol, switch in PROTOCOL_SWITCH.items()}
 METHOD_SWITCHES = {switch: method for method, switch in METHOD_SWITCH.items()}
 # Options ipvsadm may print that take a value we do not model (thresholds, scheduler flags, tunnel details).

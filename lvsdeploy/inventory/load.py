@@ -104,13 +104,14 @@ class _Reader:
         failover = self._mapping(cluster_vars.get("lvs_failover"), "lvs_failover", model.Failover)
         storage_cluster = (self._mapping(cluster_vars.get("lvs_storage_cluster"), "lvs_storage_cluster",
                                          model.StorageCluster) or model.StorageCluster())
+        ipvs = self._mapping(cluster_vars.get("lvs_ipvs"), "lvs_ipvs", model.IpvsSettings) or model.IpvsSettings()
         all_realservers = sorted(n for n, h in hosts.items() if h.is_realserver)
         for share in shares:
             if share.clients is None:  # documented default: every real server mounts the share
                 share.clients = list(all_realservers)
         origin = SourceMap({name: var.source for name, var in cluster_vars.items()}, Source(self.shown))
         cluster = Cluster(source=self.path, hosts=hosts, services=services, shares=shares,
-                          failover=failover, storage_cluster=storage_cluster).located(origin)
+                          failover=failover, storage_cluster=storage_cluster, ipvs=ipvs).located(origin)
         cluster.warnings = list(dict.fromkeys(self.warnings))
         return cluster
 

@@ -13,6 +13,11 @@ SPARE_DIRECTORS = ("director2",)   # booted by `lab up --directors 2`, used by t
 UDP_WHOAMI_PORT = 5005   # lvslab-udp-whoami on every real server (lvsdeploy/lab/guest)
 
 
+# IPVS tuning on every lab (so every verify and the reboot steps check it): timeouts other than the kernel's
+# defaults (900 120 300) and a sysctl off by default, none of which changes what the lab's tests see
+LAB_IPVS = {"timeouts": {"tcp": 3600, "tcpfin": 60, "udp": 120}, "sysctls": {"schedule_icmp": 1}}
+
+
 def inventory_data(lab_dir: Path, topo: Topology, ports: dict[str, int]) -> dict:
     """The lab's inventory with its first director only (a second one joins in failover_data)."""
     groups: dict[str, dict] = {g: {"hosts": {}} for g in GROUP_ORDER}
@@ -38,6 +43,7 @@ def inventory_data(lab_dir: Path, topo: Topology, ports: dict[str, int]) -> dict
             "ansible_ssh_private_key_file": str(lab_dir / "id_ed25519"),
             "lvs_known_hosts_file": str(lab_dir / "known_hosts"),
             "lvs_virtual_services": services,
+            "lvs_ipvs": copy.deepcopy(LAB_IPVS),
             **shared,
         },
         "children": {g: body for g, body in groups.items() if body["hosts"]},

@@ -21,6 +21,7 @@ from lvsdeploy.modules import (
     ip_link,
     ip_route,
     ipvs,
+    ipvs_timeouts,
     iscsi_logins,
     iscsi_targets,
     kernel_module,
@@ -37,7 +38,7 @@ MODULES: dict[str, ModuleType] = {
     m.NAME: m
     for m in (package, kernel_module, sysctl, file, ip_address, ip_route, ip_link, service, command, ipvs, mounts,
               boot_file, iscsi_targets, iscsi_logins, cluster_filesystem, corosync_restart, cluster_stack_cleanup,
-              node_name, snat)
+              node_name, snat, ipvs_timeouts)
 }
 
 __all__ = ["MODULES", "Change", "FactsRequest", "ModuleError"]

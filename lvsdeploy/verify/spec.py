@@ -142,7 +142,15 @@ def director_sysctls(cluster: Cluster) -> dict[str, str]:
         wanted.update(FULLNAT_DIRECTOR_SYSCTLS)
     if failover(cluster):
         wanted.update(FAILOVER_DIRECTOR_SYSCTLS)
+    # lvs_ipvs.sysctls: the inventory's own net.ipv4.vs.* values win over the defaults above
+    wanted.update({f"net.ipv4.vs.{key}": str(value) for key, value in cluster.ipvs.sysctls.model_dump().items()
+                   if value is not None})
     return wanted
+
+
+def ipvs_timeouts(cluster: Cluster) -> dict[str, int]:
+    """lvs_ipvs.timeouts as set in the inventory ({"tcp": 900}); the ones not set are not checked."""
+    return {key: value for key, value in cluster.ipvs.timeouts.model_dump().items() if value is not None}
 
 
 def director_modules(cluster: Cluster) -> list[str]:

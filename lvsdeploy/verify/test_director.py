@@ -76,6 +76,21 @@ def test_sysctls(director, remote, cluster):
         assert found == value, failure(director.name, f"sysctl {key}", value, found)
 
 
+def test_ipvs_timeouts(director, remote, cluster):
+    """lvs_ipvs.timeouts hold now and are set again at boot."""
+    wanted = spec.ipvs_timeouts(cluster)
+    if not wanted:
+        pytest.skip("lvs_ipvs.timeouts sets none")
+    host = remote(director.name)
+    line = host.check_output("ipvsadm -L --timeout")   # "Timeout (tcp tcpfin udp): 900 120 300"
+    found = dict(zip(("tcp", "tcpfin", "udp"), line.rpartition(":")[2].split()))
+    for key, value in wanted.items():
+        assert found.get(key) == str(value), failure(director.name, f"IPVS {key} timeout", value, line)
+    boot = host.file(spec.NETWORK_SCRIPT).content_string
+    assert "ipvsadm --set" in boot, failure(director.name, f"boot script {spec.NETWORK_SCRIPT}",
+                                            "sets the IPVS timeouts", "does not")
+
+
 def test_fullnat_source_nat(director, remote, cluster):
     """Each fullnat service's connections leave for the real servers with the DIP as source, by lvsdeploy's chain,
     which POSTROUTING jumps to; the boot script loads it again."""

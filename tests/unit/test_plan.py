@@ -520,6 +520,33 @@ def test_nat_director_and_realserver_commands():
     assert changes["route default"].commands == ("ip route replace default via 10.10.0.1",)
 
 
+def test_fullnat_director_with_ipvs_tuning_sets_it_all_before_the_table(tmp_path):
+    """The NAT example with its services in fullnat mode and lvs_ipvs set, planned for a fresh director."""
+    data = yaml.safe_load((REPO / "inventories" / "examples" / "nat.yml").read_text())
+    for svc in data["all"]["vars"]["lvs_virtual_services"]:
+        svc["mode"] = "fullnat"
+    data["all"]["vars"]["lvs_ipvs"] = {"timeouts": {"tcp": 900, "tcpfin": 60}, "sysctls": {"schedule_icmp": 1}}
+    (tmp_path / "fullnat.yml").write_text(yaml.safe_dump(data))
+    c = load_cluster(tmp_path / "fullnat.yml")
+    director = c.hosts["director1"]
+    facts = fresh_facts(fixture("nat", "director1"), facts_request(host_tasks(c, director)))
+    plan = plan_host(host_tasks(c, director), facts)
+    assert plan.error is None
+    resources = [p.change.resource for p in plan.changes]
+    changes = {p.change.resource: p.change for p in plan.changes}
+    assert changes["ipvs timeouts"].commands == ("ipvsadm --set 900 60 0",)   # udp: left as it is
+    assert changes["sysctl net.ipv4.vs.schedule_icmp"].commands == ("sysctl -q -w net.ipv4.vs.schedule_icmp=1",)
+    assert changes["sysctl net.ipv4.vs.conntrack"].diff[-1] == "+ 1"
+    # ip_vs first; the source NAT before any service is forwarded
+    assert resources.index("kernel module ip_vs") < resources.index("ipvs timeouts")
+    assert (resources.index("netfilter nat chain LVSDEPLOY-FULLNAT")
+            < resources.index("netfilter nat POSTROUTING jump to LVSDEPLOY-FULLNAT")
+            < resources.index("ipvs TCP 192.168.100.10:80"))
+    boot = next(p.change for p in plan.changes if p.change.resource.endswith("/usr/local/sbin/lvsdeploy-network"))
+    assert any("+ipvsadm --set 900 60 0" == line for line in boot.diff)
+    assert any(line.startswith("+printf") and "iptables-restore" in line for line in boot.diff)
+
+
 def test_boot_files_persist_what_the_roles_set():
     c, host, facts = fresh("tun", "rs1")
     converged = FakeHost(facts).run(plan_host(host_tasks(c, host), facts))

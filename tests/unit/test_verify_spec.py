@@ -293,3 +293,16 @@ def test_fullnat_director_needs_forwarding_conntrack_and_a_source_nat_per_servic
     assert [(n.vip, n.port, n.protocol) for n in nats] == [(str(s.vip), s.port, s.protocol) for s in fullnat.services]
     assert spec.source_nat(cluster_in_mode("nat", tmp_path), director) == []
     assert "net.ipv4.vs.conntrack" not in spec.director_sysctls(cluster_in_mode("nat", tmp_path))
+
+
+def test_ipvs_tuning_is_expected_as_the_inventory_sets_it(tmp_path):
+    data = yaml.safe_load(FIXTURE.read_text())
+    data["all"]["vars"]["lvs_ipvs"] = {"timeouts": {"udp": 60}, "sysctls": {"expire_nodest_conn": 0,
+                                                                          "schedule_icmp": 1}}
+    path = tmp_path / "tuned.yml"
+    path.write_text(yaml.safe_dump(data))
+    tuned = load_cluster(path)
+    assert spec.ipvs_timeouts(tuned) == {"udp": 60}
+    wanted = spec.director_sysctls(tuned)
+    assert wanted["net.ipv4.vs.expire_nodest_conn"] == "0" and wanted["net.ipv4.vs.schedule_icmp"] == "1"
+    assert spec.ipvs_timeouts(load_cluster(FIXTURE)) == {}
