@@ -232,8 +232,8 @@ def _cluster_summary(cluster) -> str:
         lines.append(f"  service {svc.name}: {svc.key} {svc.mode} {svc.scheduler} -> {members}")
     if snat := [s.name for s in cluster.services if MODES[s.mode].snat_to_dip]:
         lines.append(f"  source NAT ({', '.join(snat)}): the real servers see the director's DIP as every client's "
-                     "address (logs, access rules); where they need the client's, use nat or dr (the director's "
-                     "conntrack table maps each connection back to its client)")
+                     "address (logs, access rules); only the director's conntrack table maps a connection back to "
+                     "its client. Where the real servers need the client's address, use nat or dr")
     if cluster.directors():
         checker = checker_of(cluster)
         lines.append(f"  health checker: {checker}" + (" (nothing tests the real servers: a failed one stays in "

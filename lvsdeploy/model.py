@@ -375,18 +375,25 @@ Flag = Annotated[int, Field(strict=True, ge=0, le=1)]
 FLAG_TEXT = "0 or 1"
 
 
+# The kernel refuses a timeout above INT_MAX / HZ seconds: 2147483 with HZ=1000, the largest HZ
+IPVS_TIMEOUT_MAX = 2147483
+IpvsTimeout = Annotated[int, Field(strict=True, ge=1, le=IPVS_TIMEOUT_MAX)]
+IPVS_TIMEOUT_TEXT = f"a number of seconds between 1 and {IPVS_TIMEOUT_MAX}"
+
+
 class IpvsTimeouts(_Located):
     """`ipvsadm --set TCP TCPFIN UDP`: how long IPVS keeps an idle connection entry; unset ones stay as they are."""
 
     SHAPE: ClassVar[str] = "a mapping like {tcp: 900, tcpfin: 120, udp: 300}"
-    tcp: Seconds | None = Field(None, description="a number of seconds between 1 and 2147483647")
-    tcpfin: Seconds | None = Field(None, description="a number of seconds between 1 and 2147483647")
-    udp: Seconds | None = Field(None, description="a number of seconds between 1 and 2147483647")
+    tcp: IpvsTimeout | None = Field(None, description=IPVS_TIMEOUT_TEXT)
+    tcpfin: IpvsTimeout | None = Field(None, description=IPVS_TIMEOUT_TEXT)
+    udp: IpvsTimeout | None = Field(None, description=IPVS_TIMEOUT_TEXT)
 
 
 class IpvsSysctls(_Located):
     """The net.ipv4.vs.* settings users tune (Documentation/networking/ipvs-sysctl.rst). conntrack and the sync
-    daemon's keys are lvsdeploy's own (FULLNAT, failover), so they are not offered."""
+    daemon's keys are lvsdeploy's own (FULLNAT, failover), so they are not offered; neither are drop_entry,
+    drop_packet and secure_tcp, which the kernel switches between 1 and 2 by itself (a plan would see drift)."""
 
     SHAPE: ClassVar[str] = "a mapping like {conn_reuse_mode: 1, sloppy_tcp: 0}"
     am_droprate: Annotated[int, Field(strict=True, ge=0, le=2147483647)] | None = Field(
@@ -396,15 +403,12 @@ class IpvsSysctls(_Located):
     cache_bypass: Flag | None = Field(None, description=FLAG_TEXT)
     conn_reuse_mode: Annotated[int, Field(strict=True, ge=0, le=3)] | None = Field(
         None, description="an integer between 0 and 3 (bit 1: reschedule a reused port, bit 2: also with conntrack)")
-    drop_entry: Annotated[int, Field(strict=True, ge=0, le=3)] | None = Field(None, description="0, 1, 2 or 3")
-    drop_packet: Annotated[int, Field(strict=True, ge=0, le=3)] | None = Field(None, description="0, 1, 2 or 3")
     expire_nodest_conn: Flag | None = Field(None, description=FLAG_TEXT)
     expire_quiescent_template: Flag | None = Field(None, description=FLAG_TEXT)
     ignore_tunneled: Flag | None = Field(None, description=FLAG_TEXT)
     nat_icmp_send: Flag | None = Field(None, description=FLAG_TEXT)
     pmtu_disc: Flag | None = Field(None, description=FLAG_TEXT)
     schedule_icmp: Flag | None = Field(None, description=FLAG_TEXT)
-    secure_tcp: Annotated[int, Field(strict=True, ge=0, le=3)] | None = Field(None, description="0, 1, 2 or 3")
     sloppy_sctp: Flag | None = Field(None, description=FLAG_TEXT)
     sloppy_tcp: Flag | None = Field(None, description=FLAG_TEXT)
     snat_reroute: Flag | None = Field(None, description=FLAG_TEXT)

@@ -1,8 +1,9 @@
 """lvsdeploy's own netfilter chain (FULLNAT's source NAT): its rules and the jumps into it, as `iptables -S`
 prints them. Only this chain and the jumps to it are read; every other rule of the host is none of our business.
 
-Read only when a task asks (FactsRequest.netfilter), and only when a netfilter table module is already loaded:
-with none loaded there can be no chain, and listing would load one.
+Read only when a task asks (FactsRequest.netfilter), and only when nf_nat is loaded: a nat table of either
+iptables backend needs it, so without it there can be no chain, and listing could load the nat table (and
+connection tracking with it) on a host that had none.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def snat_snippet(wanted: bool) -> str:
         return ""
     return (
         "if ! command -v iptables >/dev/null 2>&1; then echo '@noiptables'\n"
-        "elif [ -d /sys/module/nf_tables ] || [ -d /sys/module/ip_tables ]; then\n"
+        "elif [ -d /sys/module/nf_nat ]; then\n"
         f"  iptables -w 5 -t nat -S {CHAIN} 2>/dev/null || true\n"
         f"  iptables -w 5 -t nat -S {HOOK} 2>/dev/null | grep -x -e '{JUMP}' || true\n"
         "fi"

@@ -90,8 +90,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             raise LabError(f"lab {args.name} has one director; boot it with `lvsdeploy lab up --directors 2`")
         print(path)
     elif cmd == "inventory" and args.mode != "topology":
-        if args.health_checker != "none":
-            raise LabError("--mode and --health-checker are not combined; pick one")
+        if args.health_checker != "none" or args.cluster_fs or args.failover:
+            raise LabError("--mode is not combined with --health-checker, --cluster-fs or --failover; pick one")
         print(mode_inventory(control.inventory_path(args.name).parent, args.mode))
     elif cmd == "inventory" and args.cluster_fs:
         print(cluster_fs_inventory(control.inventory_path(args.name).parent, args.cluster_fs))

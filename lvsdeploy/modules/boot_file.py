@@ -5,7 +5,7 @@ Every module that changes runtime state says how it is restored at boot (its `pe
 from the tasks before it. The file is then an ordinary `file` resource: diffed, written atomically.
 
 kinds: kernel_module (/etc/modules-load.d), sysctl (/etc/sysctl.d), network (a shell script run by a boot
-unit: addresses, links, routes), ipvs (the table, in `ipvsadm -R` syntax).
+unit: addresses, links, routes; IPVS timeouts and the FULLNAT chain), ipvs (the table, in `ipvsadm -R` syntax).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ HEADERS = {
     "kernel_module": "# Managed by lvsdeploy: kernel modules loaded at boot.\n",
     "sysctl": "# Managed by lvsdeploy: kernel settings applied at boot, before any address appears.\n",
     "network": "#!/bin/sh\n# Managed by lvsdeploy: re-creates at boot the addresses, links and routes lvsdeploy "
-               "manages.\n# Every command is idempotent (replace, set up), so running it twice is harmless.\nset -e\n",
+               "manages\n# (on a director also the IPVS timeouts and the FULLNAT nat chain).\n"
+               "# Every command is idempotent (replace, set up), so running it twice is harmless.\nset -e\n",
     "ipvs": "",   # ipvsadm -R reads rules only
 }
 KINDS = tuple(HEADERS)

@@ -9,6 +9,7 @@ from lvsdeploy.facts.ipvs import TIMEOUT_NAMES
 from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, check_args
 
 NAME = "ipvs_timeouts"
+MAX = 2147483   # the kernel refuses more than INT_MAX / HZ seconds (HZ is at most 1000)
 
 
 def _args(args: dict) -> dict[str, int]:
@@ -18,8 +19,8 @@ def _args(args: dict) -> dict[str, int]:
         value = args.get(key)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2147483647:
-            raise ModuleError(f"{NAME}: {key} must be a number of seconds between 1 and 2147483647, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX:
+            raise ModuleError(f"{NAME}: {key} must be a number of seconds between 1 and {MAX}, got {value!r}")
         wanted[key] = value
     return wanted
 

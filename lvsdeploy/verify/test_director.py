@@ -86,9 +86,11 @@ def test_ipvs_timeouts(director, remote, cluster):
     found = dict(zip(("tcp", "tcpfin", "udp"), line.rpartition(":")[2].split()))
     for key, value in wanted.items():
         assert found.get(key) == str(value), failure(director.name, f"IPVS {key} timeout", value, line)
-    boot = host.file(spec.NETWORK_SCRIPT).content_string
-    assert "ipvsadm --set" in boot, failure(director.name, f"boot script {spec.NETWORK_SCRIPT}",
-                                            "sets the IPVS timeouts", "does not")
+    boot = [line.split() for line in host.file(spec.NETWORK_SCRIPT).content_string.splitlines()]
+    at_boot = next((dict(zip(("tcp", "tcpfin", "udp"), words[2:])) for words in boot if words[:2] == ["ipvsadm", "--set"]),
+                   {})
+    assert all(at_boot.get(key) == str(value) for key, value in wanted.items()), failure(
+        director.name, f"boot script {spec.NETWORK_SCRIPT}", f"ipvsadm --set with {wanted}", at_boot or "no such line")
 
 
 def test_fullnat_source_nat(director, remote, cluster):

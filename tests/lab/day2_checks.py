@@ -124,13 +124,17 @@ def drain_under_traffic(lab_state, inventory: Path, checker: str | None = None) 
 
 def rolling_restart(lab_state, inventory: Path) -> None:
     """The README's recipe: drain --wait, restart the web server, undrain, one real server after the other,
-    under a request loop: no request fails."""
+    under a request loop: no request fails. While rs1 is drained, plan reads the drain record and keeps it: it
+    says since when, and finds nothing to change (so an apply would keep the drain)."""
     lab, vip = lab_state.name, lab_state.topology.vip
     loop = health_checks.RequestLoop(lab, vip, 900)
     started = time.monotonic()
     try:
         for rs in ("rs1", "rs2"):
             assert cli("drain", "--yes", "--wait", str(inventory), rs).returncode == 0
+            if rs == "rs1":
+                plan = cli("plan", str(inventory))
+                assert plan.returncode == 0 and "drained since" in plan.stdout, "plan must keep the drain"
             ssh(lab, rs, "systemctl restart nginx")
             assert cli("undrain", "--yes", str(inventory), rs).returncode == 0
     finally:

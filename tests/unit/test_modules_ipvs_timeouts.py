@@ -35,7 +35,7 @@ def test_at_boot_the_same_command():
     assert ipvs_timeouts.persist({"tcp": 7200, "udp": None}, facts()) == [("network", "ipvsadm --set 7200 0 0")]
 
 
-@pytest.mark.parametrize("args", [{"tcp": 0}, {"tcp": True}, {"udp": "60; reboot"}, {"tcp": 2**31}, {"sctp": 5}])
+@pytest.mark.parametrize("args", [{"tcp": 0}, {"tcp": True}, {"udp": "60; reboot"}, {"tcp": 2147484}, {"sctp": 5}])
 def test_hostile_values_are_refused(args):
     with pytest.raises(ModuleError):
         ipvs_timeouts.plan(args, facts())
