@@ -14,8 +14,10 @@ def base_args(lab_dir: Path, port: int, timeout: int = 5) -> list[str]:
 
 
 def run(lab_dir: Path, port: int, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run(base_args(lab_dir, port) + ["--", command], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=timeout)
+    # stdin from /dev/null: ssh makes its stdin non-blocking, and one killed at its timeout (a guest going down
+    # under `systemctl reboot`) would leave ours so, which Ansible (molecule) then refuses to start with
+    return subprocess.run(base_args(lab_dir, port) + ["--", command], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
 
 
 def reachable(lab_dir: Path, port: int) -> str | None:

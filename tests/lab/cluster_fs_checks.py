@@ -73,7 +73,7 @@ def concurrent_writes_intact(lab: str, fstype: str) -> None:
 
 
 def ssh_background(lab: str, host: str, command: str, out=subprocess.DEVNULL) -> subprocess.Popen:
-    return subprocess.Popen(control.ssh_argv(lab, host, [command]), stdout=out, text=True)
+    return subprocess.Popen(control.ssh_argv(lab, host, [command]), stdin=subprocess.DEVNULL, stdout=out, text=True)
 
 
 # rs1 writes this long from 5 s before rs2's power-off (gfs2 recovers in about 7 s, ocfs2 with o2cb's defaults

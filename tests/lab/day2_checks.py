@@ -54,7 +54,8 @@ def _download(lab: str, vip: str) -> subprocess.Popen:
         ssh(lab, rs, f"head -c {BIG_BYTES} /dev/zero > {BIG}")
     return subprocess.Popen(control.ssh_argv(lab, "client", [
         f"curl -s -o /dev/null -w '%{{http_code}} %{{size_download}}' --limit-rate 1000k --max-time 120 "
-        f"--local-port {DOWNLOAD_PORT} http://{vip}/{Path(BIG).name}"]), stdout=subprocess.PIPE, text=True)
+        f"--local-port {DOWNLOAD_PORT} http://{vip}/{Path(BIG).name}"]), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, text=True)
 
 
 def _download_goes_to(lab_state, vip: str) -> str:

@@ -165,7 +165,8 @@ def _start_download(name: str, vip: str) -> subprocess.Popen:
         ssh(name, rs, f"head -c {BIG_BYTES} /dev/zero > {BIG}")
     return subprocess.Popen(control.ssh_argv(name, "client", [
         f"curl -s -o /dev/null -w '%{{http_code}} %{{size_download}}' --limit-rate 1000k --max-time 90 "
-        f"--local-port {DOWNLOAD_PORT} http://{vip}/big"]), stdout=subprocess.PIPE, text=True)
+        f"--local-port {DOWNLOAD_PORT} http://{vip}/big"]), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        text=True)
 
 
 def _synced_entry(lab, name: str, backup: str, vip: str) -> str:

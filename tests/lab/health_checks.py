@@ -87,8 +87,8 @@ class RequestLoop:
     def __init__(self, lab: str, vip: str, seconds: int, path: str = "/whoami"):
         command = " ".join(shlex.quote(a) for a in ("python3", "-c", LOOP, f"http://{vip}{path}", str(seconds),
                                                      str(REQUEST_TIMEOUT)))
-        self.proc = subprocess.Popen(control.ssh_argv(lab, "client", [command]), stdout=subprocess.PIPE, text=True,
-                                     bufsize=1)
+        self.proc = subprocess.Popen(control.ssh_argv(lab, "client", [command]), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
         self.results: list[tuple[float, bool]] = []    # (when the request started, answered 200)
         self.answers: list[float] = []                  # when each answered request's answer arrived
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -132,7 +132,8 @@ class TableWatch:
                  polls: int = 1200):
         script = (f"i=0; while [ $i -lt {polls} ]; do t=$({read}); if {condition}; then echo met; exit 0; fi; "
                   "sleep 0.1; i=$((i+1)); done; echo timeout")
-        self.proc = subprocess.Popen(control.ssh_argv(lab, host, [script]), stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(control.ssh_argv(lab, host, [script]), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, text=True)
         self.heard: tuple[str, float] | None = None   # the watcher's answer, stamped when it arrived
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -254,7 +255,7 @@ def quiescent_keeps_established_connections(lab, name: str, inventories: dict, c
     assert TableWatch(name, dest_weight(rip, 80, 1)).wait() is not None, "rs1 never came back in rotation"
     downloads = [subprocess.Popen(control.ssh_argv(name, "client", [
         f"curl -s -o /dev/null -w '%{{http_code}} %{{size_download}}' --limit-rate 1000k --max-time 60 "
-        f"http://{vip}/big"]), stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        f"http://{vip}/big"]), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     time.sleep(2)   # both connected: rr gave one of them to rs1 (the other gets a 404 from rs2 at once)
     watch = TableWatch(name, dest_weight(rip, 80, 0))
     ssh(name, "rs1", "mv /var/www/html/whoami /var/www/html/whoami.off")

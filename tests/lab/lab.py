@@ -47,8 +47,8 @@ def _passthrough_env() -> dict:
 
 
 def ssh(lab: str, host: str, command: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-    result = subprocess.run(control.ssh_argv(lab, host, [command]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, timeout=timeout)
+    result = subprocess.run(control.ssh_argv(lab, host, [command]), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"{host}: `{command}` exited {result.returncode}: {result.stderr.strip()}")
     return result
@@ -87,7 +87,9 @@ def molecule(lab: str, step: str, scenario: str, cwd: Path, *options: str) -> su
     """`molecule STEP -s SCENARIO [OPTIONS]` against the lab `lab` (the scenarios read $LVSDEPLOY_LAB)."""
     env = {**os.environ, "LVSDEPLOY_LAB": lab, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0", "MOLECULE_EPHEMERAL_DIRECTORY": _molecule_state(lab, scenario)}
+    # stdin of its own: Ansible refuses a non-blocking stdin, which an ssh killed earlier in the run can leave
+    # behind on the one this process shares with its children
     result = subprocess.run(["molecule", step, "-s", scenario, *options], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
     print(f"$ molecule {step} -s {scenario} {' '.join(options)} -> exit {result.returncode}\n{result.stdout[-20000:]}")
     return result

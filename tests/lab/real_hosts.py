@@ -222,7 +222,7 @@ def killed_apply_still_finishes(lab_state, inventory: Path, tmp_path: Path) -> N
         assert locked.returncode == 1
         assert "another apply holds this host: the lab test, by hand" in locked.stdout
 
-        doomed = subprocess.Popen(cli_argv("apply", "--yes", str(changed)), env=cli_env(),
+        doomed = subprocess.Popen(cli_argv("apply", "--yes", str(changed)), env=cli_env(), stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             started = _wait_for(lambda: ssh(lab, "director1", "ls /run/lvsdeploy/apply.* 2>/dev/null",
@@ -249,8 +249,8 @@ def concurrent_applies_end_as_the_inventory_says(lab_state, inventory: Path, tmp
     """Two applies started at once: each succeeds, or fails saying the host changed since its plan (the other
     one changed it) or who holds the lock; never both fail, and the hosts end as the inventory says."""
     changed = _weighted(inventory, tmp_path / "weights.yml", 2)
-    runs = [subprocess.Popen(cli_argv("apply", "--yes", str(changed)), env=cli_env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    runs = [subprocess.Popen(cli_argv("apply", "--yes", str(changed)), env=cli_env(), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     results = [(run.wait(timeout=900), run.stdout.read()) for run in runs]
     for status, output in results:
         print(f"concurrent apply -> exit {status}\n{output}")
