@@ -238,7 +238,8 @@ class TopologyFlow:
             health_checks.broken_config_never_reaches_the_director(lab, self.LAB, inventories["base"], checker,
                                                                    tmp_path)
             day2_checks.drain_under_traffic(lab, inventories["base"], checker=checker)
-            if checker == "keepalived" or TEST_ALL:   # CI time: one checker's reboot is shown (DR's keepalived)
+            # CI time: the failover steps show keepalived back at boot (the master powered off, then started)
+            if TEST_ALL:
                 health_checks.checker_runs_after_director_reboot(lab, self.LAB, inventories["base"], checker)
         finally:
             health_checks.apply_under_loop(self.LAB, vip, inventory, f"table handed back from {checker}")
@@ -280,6 +281,7 @@ class TopologyFlow:
 
     def test_cluster_fs_realserver_rebooted_rejoins_without_apply(self, lab, cluster_fs):
         self._dr_only()
+        not_in_ci("a rebooted real server rejoining corosync/dlm and mounting gfs2 with no apply")
         cluster_fs_checks.realserver_rebooted_rejoins(lab, cluster_fs.inventory, cluster_fs.fstype, cluster_fs.uuid,
                                                       lambda host: self.rip(lab, host))
 
@@ -310,6 +312,7 @@ class TopologyFlow:
         """Shown once, on the DR lab: molecule's idempotence step is derived from lvsdeploy's exit status."""
         if self.MODE != "dr":
             pytest.skip("shown once, on the DR lab")
+        not_in_ci("molecule's idempotence step failing on a converge that always changes")
         cwd = Path(__file__).parent / "broken_idempotence"
         create, converge, idempotence = (molecule(self.LAB, step, "broken", cwd)
                                          for step in ("create", "converge", "idempotence"))
