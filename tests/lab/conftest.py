@@ -51,7 +51,7 @@ def pair(request) -> Path:
     """The class's lab with both directors failing over (a lab with DIRECTORS = 2), applied once for the class
     from the single-director lab; the failover inventory's path. Skipped, before any boot, on the others (tun)."""
     if getattr(request.cls, "DIRECTORS", 1) < 2:
-        pytest.skip("shown on the DR and NAT labs, which boot a second director")
+        pytest.skip("shown on the DR lab, which boots a second director (and on NAT with LVSDEPLOY_TEST_ALL=1)")
     from lvsdeploy.lab.inventory import failover_inventory_path
 
     from . import failover_checks
