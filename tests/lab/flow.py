@@ -293,9 +293,9 @@ class TopologyFlow:
 
     def test_cluster_fs_removed_keeps_its_data(self, lab, cluster_fs):
         try:
-            # brought back (files intact) on DR; on TUN the filesystem is only seen to stay (CI time)
+            # the filesystem is seen to stay on the LUN; brought back (files intact) on DR with LVSDEPLOY_TEST_ALL=1
             cluster_fs_checks.removed_keeps_data(lab, cluster_fs.base, cluster_fs.inventory, cluster_fs.fstype,
-                                                 cluster_fs.uuid, bring_back=self.MODE == "dr")
+                                                 cluster_fs.uuid, bring_back=self.MODE == "dr" and TEST_ALL)
         finally:
             cluster_fs_checks.leave(cluster_fs.base)
 
