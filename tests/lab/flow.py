@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from rich.console import Console
 
+from lvsdeploy.inventory import load_cluster
 from lvsdeploy.lab import control, paths
 from lvsdeploy.lab.inventory import UDP_WHOAMI_PORT
 from lvsdeploy.verify.checks import udp_probe_command
@@ -30,12 +30,6 @@ from .lab import PROJECT_DIR, cli, edited_inventory, molecule, ssh, whoami_count
 # Steps CI leaves out to fit its 90 minutes on a slow machine (2 cores, TCG); `LVSDEPLOY_TEST_ALL=1 scripts/test`
 # runs them too. Each says what it would add over the steps CI runs.
 TEST_ALL = os.environ.get("LVSDEPLOY_TEST_ALL") == "1"
-
-
-def cli_hosts(inventory: Path) -> set[str]:
-    """Every host of an inventory (the lab's: hosts under all.children.GROUP.hosts)."""
-    data = yaml.safe_load(inventory.read_text())
-    return {h for group in data["all"]["children"].values() for h in (group.get("hosts") or {})}
 
 
 def not_in_ci(what: str) -> None:
@@ -302,8 +296,8 @@ class TopologyFlow:
     def test_everything_survives_a_reboot_without_apply(self, lab, inventory, converged):
         # every host lvsdeploy manages (directors of the inventory, real servers, storage); the client, the lab's
         # router and a spare director hold nothing of lvsdeploy's, and rebooting them only costs CI time
-        managed = [v.name for v in lab.topology.vms if v.group in ("directors", "realservers", "storage")
-                   and v.name in cli_hosts(inventory)]
+        managed = [h.name for h in load_cluster(inventory).hosts.values()
+                   if h.is_director or h.is_realserver or h.is_storage]
         control.reboot(Console(), self.LAB, managed)
         assert cli("verify", str(inventory)).returncode == 0
         assert cli("plan", str(inventory)).returncode == 0
