@@ -54,13 +54,14 @@ def ipvs_service(cluster: Cluster, svc: VirtualService) -> IpvsService:
 
 def director_vars(cluster: Cluster, host: Host) -> dict:
     services = ipvs_services(cluster)
+    snat = snat_rules(cluster, host)
     sysctls = {
         # Drop connections to a removed real server at once instead of black-holing them until timeout.
         "net.ipv4.vs.expire_nodest_conn": "1",
         # A persistence template pointing at a weight-0 (quiesced) server expires, so clients move on.
         "net.ipv4.vs.expire_quiescent_template": "1",
         # Connection tracking of IPVS traffic is only needed when netfilter rewrites it too (FULLNAT).
-        "net.ipv4.vs.conntrack": "1" if snat_rules(cluster, host) else "0",
+        "net.ipv4.vs.conntrack": "1" if snat else "0",
     }
     # the inventory's tuning (lvs_ipvs.sysctls) over lvsdeploy's defaults; conntrack is not among its keys
     sysctls.update(cluster.ipvs.sysctls.keys())
@@ -82,7 +83,7 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
         "lvs_director_modules": ["ip_vs", *sorted({f"ip_vs_{s.scheduler}" for s in services})],
         "lvs_director_sysctls": sysctls,
         "lvs_ipvs_services": services,
-        "lvs_snat_rules": snat_rules(cluster, host),
+        "lvs_snat_rules": snat,
         "lvs_ipvs_timeouts": cluster.ipvs.timeouts.model_dump(),
         # this run's `lvsdeploy drain` / `undrain` (empty for plan and apply: the record on the director rules)
         "lvs_drain": cluster.drain_request[0], "lvs_undrain": cluster.drain_request[1],
