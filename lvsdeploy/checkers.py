@@ -54,6 +54,8 @@ class CheckedRealServer:
     port: int
     weight: int
     check_port: int
+    upper_threshold: int | None = None   # keepalived's uthreshold/lthreshold (ipvsadm -x/-y)
+    lower_threshold: int | None = None
 
 
 def _escape_regex(text: str) -> str:
@@ -70,7 +72,7 @@ def service_data(cluster: Cluster, svc: VirtualService) -> dict:
     netmask = str(svc.persistence_netmask) if svc.persistence_netmask else None
     realservers = [
         CheckedRealServer(rs.host, str(cluster.hosts[rs.host].rip.ip), rs.port or 0, rs.weight,
-                          check.port or rs.port or 0)
+                          check.port or rs.port or 0, rs.upper_threshold, rs.lower_threshold)
         for rs in svc.realservers
     ]
     return {
@@ -109,10 +111,15 @@ def unsupported(checker: str, svc: VirtualService) -> list[tuple[str, str]]:
     """(field path, why) for each part of the service's check that `checker` cannot do."""
     if checker == "ldirectord" and svc.protocol == "sctp":
         return [("protocol", "ldirectord balances tcp, udp and fwmark services only: use keepalived for sctp")]
+    found: list[tuple[str, str]] = []
+    if checker == "ldirectord":   # its real= lines carry a weight but no connection thresholds
+        found += [(f"realservers[{i}].{key}", "ldirectord cannot set connection thresholds (ipvsadm -x/-y): "
+                   "leave it out or use keepalived (uthreshold/lthreshold)")
+                  for i, rs in enumerate(svc.realservers) for key in ("upper_threshold", "lower_threshold")
+                  if getattr(rs, key) is not None]
     check = svc.health_check
     if check is None or checker == "none":
-        return []
-    found: list[tuple[str, str]] = []
+        return found
     if checker == "ldirectord":
         if check.delay_before_retry is not None and check.delay_before_retry != check.interval:
             found.append(("health_check.delay_before_retry", "ldirectord retries every interval "

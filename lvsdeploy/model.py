@@ -60,6 +60,8 @@ Cidr = Annotated[IPv4Interface, BeforeValidator(_cidr_only)]
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
 Weight = Annotated[int, Field(strict=True, ge=0, le=65535)]
 Seconds = Annotated[int, Field(strict=True, ge=1, le=2147483647)]
+# ipvsadm -x/-y take 0..INT_MAX; 0 means "no threshold", which is what leaving the key out says
+Connections = Annotated[int, Field(strict=True, ge=1, le=2147483647)]
 Fwmark = Annotated[int, Field(strict=True, ge=1, le=4294967295)]
 Name = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 # Ansible's rules: a host name is a host name or address (an SSH config alias too); a group name and a variable
@@ -193,6 +195,21 @@ class RealServerRef(_Located):
     # used for fwmark services without a port (IPVS keeps the port of each packet)
     port: Port | None = Field(None, description=PORT_TEXT)
     weight: Weight = Field(1, description="an integer between 0 and 65535")
+    # IPVS stops sending new connections to a real server holding upper_threshold connections (active plus
+    # inactive) and sends them again once it holds fewer than lower_threshold (ipvsadm -x/-y)
+    upper_threshold: Connections | None = Field(None, description="a number of connections between 1 and 2147483647")
+    lower_threshold: Connections | None = Field(None, description="a number of connections between 1 and 2147483647")
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> RealServerRef:
+        if self.lower_threshold is not None:
+            if self.upper_threshold is None:
+                raise ValueError("lower_threshold: only takes effect with upper_threshold (the number of "
+                                 "connections at which the real server stops taking new ones): set both")
+            if self.lower_threshold >= self.upper_threshold:
+                raise ValueError(f"lower_threshold: {self.lower_threshold} must be below upper_threshold "
+                                 f"({self.upper_threshold})")
+        return self
 
 
 class SorryServer(_Located):

@@ -321,10 +321,8 @@ def health_checks(cluster: Cluster) -> list[Problem]:
             problems.append(_svc(svc, "health_check.sorry_server.address", f"{sorry.address} is a loopback "
                                  f"address, which IPVS never masquerades to ({svc.mode} mode): use an address "
                                  "of the director such as its DIP"))
-        if checker == "none":
-            continue
-        for path, why in checkers.unsupported(checker, svc):
-            problems.append(_svc(svc, path, why))
+    if checker != "none":   # every service, with a check of its own or the default one
+        problems += [_svc(svc, path, why) for svc in cluster.services for path, why in checkers.unsupported(checker, svc)]
     return problems
 
 

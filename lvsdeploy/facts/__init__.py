@@ -55,6 +55,8 @@ class IpvsDest:
     port: int
     weight: int
     method: str  # "route" | "masq" | "tunnel"
+    upper: int = 0   # connection thresholds (ipvsadm -x/-y); 0: none
+    lower: int = 0
 
 
 @dataclass

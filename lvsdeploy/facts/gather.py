@@ -16,7 +16,7 @@ MARKER = "@@lvsfacts"
 SECTIONS = (
     "host", "addr", "route", "modules", "builtin", "sysctl",
     "files", "packages", "units", "ipvs", "mounts", "devices", "iscsi_target", "iscsi_initiator", "snat",
-    "ipvs_timeouts",
+    "ipvs_timeouts", "ipvs_thresholds",
 )  # fmt: skip
 
 # A PATH with the sbin directories: a non-root login shell on Debian lacks them, and ip, sysctl, ipvsadm
@@ -46,6 +46,7 @@ def _snippets(request) -> dict[str, str]:
         "iscsi_initiator": iscsi.INITIATOR_SNIPPET,
         "snat": netfilter.snat_snippet(request.netfilter),
         "ipvs_timeouts": ipvs.TIMEOUTS_SNIPPET,
+        "ipvs_thresholds": ipvs.THRESHOLDS_SNIPPET,
     }
 
 
@@ -90,7 +91,7 @@ def parse(text: str) -> HostFacts:
         files=files.parse_files(s["files"]),
         packages=packages.parse_packages(s["packages"]),
         units=services.parse_units(s["units"]),
-        ipvs=table,
+        ipvs=ipvs.with_thresholds(table, s["ipvs_thresholds"]),
         mounts=mounts.parse_mounts(s["mounts"]),
         devices=blockdev.parse_devices(s["devices"]),
         iscsi_targets=iscsi.parse_targets(s["iscsi_target"]),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from dataclasses import replace
 
 from lvsdeploy.facts import IpvsDest, IpvsService, IpvsTable
 from lvsdeploy.lvs import METHOD_SWITCH, PROTOCOL_SWITCH
@@ -37,10 +38,44 @@ def parse_timeouts(text: str) -> dict[str, int] | None:
     return None
 
 
+# `ipvsadm -Sn` leaves the real servers' connection thresholds out (seen on bookworm's ipvsadm 1.31), so they are
+# read from the listing that shows them; also only with ip_vs loaded
+THRESHOLDS_SNIPPET = """\
+if [ -e /proc/net/ip_vs ] && command -v ipvsadm >/dev/null 2>&1; then ipvsadm -Ln --thresholds 2>/dev/null || true; fi"""
+
+
+def parse_thresholds(text: str) -> dict[tuple, tuple[int, int]]:
+    """{(service key, ip, port): (upper, lower)} for the real servers that have a threshold, from lines like
+    "TCP  10.20.0.10:80 rr" / "FWM  7 rr" and "  -> 10.20.0.11:80   5   0   0   0" under them."""
+    found: dict[tuple, tuple[int, int]] = {}
+    service = None
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] in ("TCP", "UDP", "SCTP"):
+            service = (words[0], *split_addrport(words[1])) if ":" in words[1] else None
+        elif len(words) >= 2 and words[0] == "FWM" and words[1].isdigit():
+            service = ("FWM", int(words[1]))
+        elif service is not None and len(words) >= 4 and words[0] == "->" and ":" in words[1]:
+            upper, lower = words[2], words[3]
+            if upper.isdigit() and lower.isdigit() and (int(upper) or int(lower)):
+                found[(service, *split_addrport(words[1]))] = (int(upper), int(lower))
+    return found
+
+
+def with_thresholds(table: IpvsTable | None, text: str) -> IpvsTable | None:
+    """The table with each real server's thresholds as `ipvsadm -Ln --thresholds` shows them."""
+    thresholds = parse_thresholds(text) if table is not None else {}
+    for service in table.services if thresholds else []:
+        service.destinations = [
+            replace(d, upper=thresholds[key][0], lower=thresholds[key][1])
+            if (key := (service.key, d.ip, d.port)) in thresholds else d for d in service.destinations]
+    return table
+
+
 SERVICE_SWITCHES = {switch: protocol for protocol, switch in PROTOCOL_SWITCH.items()}
 METHOD_SWITCHES = {switch: method for method, switch in METHOD_SWITCH.items()}
-# Options ipvsadm may print that take a value we do not model (thresholds, scheduler flags, tunnel details).
-_VALUED = {"-x", "-y", "-b", "--tun-type", "--tun-port", "pe"}
+# Options ipvsadm may print that take a value we do not model (scheduler flags, tunnel details).
+_VALUED = {"-b", "--tun-type", "--tun-port", "pe"}
 
 
 def split_addrport(text: str) -> tuple[str, int]:
@@ -60,7 +95,7 @@ def _parse_line(tokens: list[str]) -> dict:
         elif tok in METHOD_SWITCHES:
             rule["method"] = METHOD_SWITCHES[tok]
             i += 1
-        elif tok in ("-s", "-p", "-M", "-r", "-w") or tok in _VALUED:
+        elif tok in ("-s", "-p", "-M", "-r", "-w", "-x", "-y") or tok in _VALUED:
             rule[tok] = tokens[i + 1]
             i += 2
         else:  # flags without a value: -6, --ops, --tun-nocsum, ...
@@ -103,7 +138,8 @@ def parse_rules(text: str) -> IpvsTable:
             ip, port = split_addrport(rule["-r"]) if ":" in rule["-r"] else (rule["-r"], 0)
             if owner is not None:
                 owner.destinations.append(
-                    IpvsDest(ip=ip, port=port, weight=int(rule.get("-w", 1)), method=rule.get("method", "route"))
+                    IpvsDest(ip=ip, port=port, weight=int(rule.get("-w", 1)), method=rule.get("method", "route"),
+                             upper=int(rule.get("-x", 0)), lower=int(rule.get("-y", 0)))
                 )
     return IpvsTable(services=list(services.values()))
 

@@ -158,7 +158,10 @@ def service_options(service: IpvsService) -> str:
 
 
 def dest_rule(service: IpvsService, dest: IpvsDest) -> str:
-    return f"{service_switch(service)} -r {dest.ip}:{dest.port} {METHOD_SWITCH[dest.method]} -w {dest.weight}"
+    # -e without -x/-y sets them to 0 (checked on the lab), so an edit that leaves them out clears them
+    thresholds = (f" -x {dest.upper}" if dest.upper else "") + (f" -y {dest.lower}" if dest.lower else "")
+    return (f"{service_switch(service)} -r {dest.ip}:{dest.port} {METHOD_SWITCH[dest.method]} -w {dest.weight}"
+            + thresholds)
 
 
 def _sort_key(service: IpvsService):
@@ -192,8 +195,13 @@ def _describe(service: IpvsService) -> str:
     return text
 
 
+def _thresholds(dest: IpvsDest) -> str:
+    return f"thresholds {dest.upper}/{dest.lower}" if dest.upper or dest.lower else "no thresholds"
+
+
 def _describe_dest(dest: IpvsDest) -> str:
-    return f"-> {dest.ip}:{dest.port} {dest.method} weight {dest.weight}"
+    text = f"-> {dest.ip}:{dest.port} {dest.method} weight {dest.weight}"
+    return text + (f" {_thresholds(dest)}" if dest.upper or dest.lower else "")
 
 
 def _service_change(want: IpvsService | None, have: IpvsService | None) -> Change | None:
@@ -223,6 +231,8 @@ def _service_change(want: IpvsService | None, have: IpvsService | None) -> Chang
         elif old != dest:
             changes = [f"{old.method} -> {dest.method}"] if old.method != dest.method else []
             changes += [f"weight {old.weight} -> {dest.weight}"] if old.weight != dest.weight else []
+            if (old.upper, old.lower) != (dest.upper, dest.lower):
+                changes.append(f"{_thresholds(old)} -> {_thresholds(dest)}")
             diff.append(f"  ~ -> {dest.ip}:{dest.port} {', '.join(changes)}")
             commands.append(f"ipvsadm -e {dest_rule(want, dest)}")
     for key, old in current.items():

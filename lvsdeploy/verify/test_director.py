@@ -4,6 +4,9 @@ master) and keepalived's VRRP on each. What is expected comes from the inventory
 
 import pytest
 
+from lvsdeploy.facts.ipvs import parse_thresholds
+from lvsdeploy.lvs import PROTOCOL_SWITCH
+
 from . import spec
 from .checks import (FAILOVER_STATE, addresses, checked_rows, drained_rows, failure, held_addresses, ipvs_rows,
                      module_present, sync_daemons, sysctl, sysctl_conf, table_difference, vrrp_state)
@@ -132,6 +135,30 @@ def test_ipvs_table_equals_inventory(director, remote, cluster, expected_ipvs):
         expected_ipvs = {drained.get(row, row) for row in expected_ipvs}
     assert found == expected_ipvs, failure(director.name, "IPVS table", "the inventory's table",
                                            table_difference(expected_ipvs, found))
+
+
+def test_connection_thresholds(director, remote, cluster):
+    """Each real server's upper/lower_threshold is in the live table (`ipvsadm -Sn` does not show them) and, when
+    lvsdeploy keeps the table, in the rules restored at boot."""
+    wanted = spec.thresholds(cluster)
+    if not wanted:
+        pytest.skip("no real server has a connection threshold")
+    host = remote(director.name)
+    listing = host.check_output("ipvsadm -Ln --thresholds")
+    found = parse_thresholds(listing)
+    for key, value in wanted.items():
+        if spec.health_checker(cluster) != "none" and f"-> {key[1]}:{key[2]} " not in listing:
+            continue   # the checker took this real server out: it has no row (conftest's summary reports it)
+        assert found.get(key) == value, failure(director.name, f"thresholds of {key[1]}:{key[2]}",
+                                                "upper %d, lower %d" % value, found.get(key, "none"))
+    if spec.persisted_rows(cluster):   # the line of that service and real server, whatever its weight (a drain)
+        saved = [line.split() for line in host.file(spec.IPVS_RULES_FILE).content_string.splitlines()]
+        for (key, ip, port), (upper, lower) in wanted.items():
+            switch = ["-f", str(key[1])] if key[0] == "FWM" else [PROTOCOL_SWITCH[key[0]], f"{key[1]}:{key[2]}"]
+            line = next((w for w in saved if w[:3] == ["-a", *switch] and option(w, "-r") == f"{ip}:{port}"), [])
+            assert option(line, "-x") == str(upper) and option(line, "-y") == (str(lower) if lower else None), failure(
+                director.name, f"saved IPVS rules {spec.IPVS_RULES_FILE}", f"-x {upper} -y {lower} for {ip}:{port}",
+                " ".join(line) or "no line")
 
 
 def test_health_checker_runs(director, remote, cluster):

@@ -5,10 +5,12 @@ import subprocess
 import threading
 from types import SimpleNamespace
 
+import pytest
+
 from lvsdeploy.facts import Mount
 from lvsdeploy.verify import checks
 from lvsdeploy.verify.spec import ShareMount
-from lvsdeploy.verify.test_traffic import _expected_shares
+from lvsdeploy.verify.test_traffic import _assert_split, _expected_shares
 
 WANTED = ShareMount(src="10.20.0.5:/srv/lvs/content", path="/var/www/html/shared", fstype="nfs",
                     opts="rw,hard,vers=4.2,_netdev,bg")
@@ -108,6 +110,27 @@ def test_rr_splits_evenly_whatever_the_weights_and_wrr_by_weight():
     assert _expected_shares("rr", weights, 20) == {"rs1": 10, "rs2": 10, "rs3": 0}
     assert _expected_shares("wrr", weights, 20) == {"rs1": 5, "rs2": 15, "rs3": 0}
     assert _expected_shares("rr", {"rs1": 0}, 0) == {}
+
+
+def service_like(scheduler: str, persistence: int | None = None, upper: int | None = None):
+    realservers = [SimpleNamespace(upper_threshold=upper), SimpleNamespace(upper_threshold=None)]
+    return SimpleNamespace(name="web", scheduler=scheduler, persistence=persistence, realservers=realservers)
+
+
+@pytest.mark.parametrize("service", [service_like("sh"), service_like("rr", persistence=300), service_like("sed"),
+                                     service_like("rr", upper=3), service_like("mh")],
+                         ids=["sh", "persistence", "sed", "threshold", "mh"])
+def test_one_client_on_one_server_is_right_where_the_scheduler_keeps_it_there(service):
+    # one client, one source address: these send every request to one server, and verify must not fail them
+    _assert_split("director1", service, {"rs1": 0, "rs2": 20}, {"rs1": 1, "rs2": 1}, 20)
+
+
+@pytest.mark.parametrize("scheduler", ["rr", "wrr", "lc", "wlc"])
+def test_a_server_left_out_by_a_spreading_scheduler_fails(scheduler):
+    with pytest.raises(AssertionError, match="rs1 reached"):
+        _assert_split("director1", service_like(scheduler), {"rs1": 0, "rs2": 20}, {"rs1": 1, "rs2": 1}, 20)
+    with pytest.raises(AssertionError, match="weight 0"):   # and under any scheduler, a weight-0 server stays idle
+        _assert_split("director1", service_like("sh"), {"rs1": 5, "rs2": 15}, {"rs1": 0, "rs2": 1}, 20)
 
 
 # ---- keepalived's VRRP state from its journal --------------------------------------------------------------
