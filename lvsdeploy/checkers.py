@@ -78,7 +78,8 @@ def service_data(cluster: Cluster, svc: VirtualService) -> dict:
     return {
         "label": ipvs_service(cluster, svc).label,   # as the drain record names it
         "name": svc.name, "vip": str(svc.vip) if svc.vip else None, "port": svc.port or 0, "fwmark": svc.fwmark,
-        "protocol": svc.protocol, "scheduler": svc.scheduler, "persistence": svc.persistence,
+        "protocol": svc.protocol, "scheduler": svc.scheduler, "scheduler_flags": sorted(svc.scheduler_flags),
+        "persistence": svc.persistence,
         "netmask": None if netmask in (None, "255.255.255.255") else netmask,
         "keepalived_method": KEEPALIVED_METHOD[method], "ldirectord_method": LDIRECTORD_METHOD[method],
         "check": check, "keepalived_check": KEEPALIVED_CHECK.get(check.type),
@@ -112,6 +113,9 @@ def unsupported(checker: str, svc: VirtualService) -> list[tuple[str, str]]:
     if checker == "ldirectord" and svc.protocol == "sctp":
         return [("protocol", "ldirectord balances tcp, udp and fwmark services only: use keepalived for sctp")]
     found: list[tuple[str, str]] = []
+    if checker == "ldirectord" and svc.scheduler_flags:
+        found.append(("scheduler_flags", "ldirectord cannot set scheduler flags (ipvsadm -b): leave them out or use "
+                      "keepalived"))
     if checker == "ldirectord":   # its real= lines carry a weight but no connection thresholds
         found += [(f"realservers[{i}].{key}", "ldirectord cannot set connection thresholds (ipvsadm -x/-y): "
                    "leave it out or use keepalived (uthreshold/lthreshold)")

@@ -46,6 +46,7 @@ def ipvs_service(cluster: Cluster, svc: VirtualService) -> IpvsService:
     else:
         service = IpvsService(svc.protocol.upper(), str(svc.vip), svc.port, None, svc.scheduler, svc.persistence)
     service.netmask = None if mask in (None, "255.255.255.255") else mask   # /32 is ipvsadm's default
+    service.flags = tuple(sorted(svc.scheduler_flags))
     method = MODES[svc.mode].method
     service.destinations = [IpvsDest(str(cluster.hosts[rs.host].rip.ip), rs.port, rs.weight, method,
                                      rs.upper_threshold or 0, rs.lower_threshold or 0) for rs in svc.realservers]

@@ -40,6 +40,10 @@ SUPPORTED_MODES = tuple(name for name, mode in MODES.items() if mode.supported)
 
 # The kernel's schedulers as Debian bookworm's 6.1 kernel ships them (twos came with 6.2).
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh")
+# ipvsadm -b: the flags each scheduler takes (ipvsadm refuses another scheduler's: "incompatible scheduler flag");
+# -port hashes the client's port too, -fallback picks another real server when the hashed one is unavailable
+SCHEDULER_FLAGS = {"sh": ("sh-fallback", "sh-port"), "mh": ("mh-fallback", "mh-port")}
+ALL_SCHEDULER_FLAGS = tuple(flag for flags in SCHEDULER_FLAGS.values() for flag in flags)
 PROTOCOLS = ("tcp", "udp", "sctp")
 
 # ipvsadm's switches: how a service is addressed, and each forwarding method

@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origi
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .errors import Source, did_you_mean
-from .lvs import CHECK_TYPES, CHECKERS, MODES, ON_FAILURE, PROTOCOLS, SCHEDULERS
+from .lvs import ALL_SCHEDULER_FLAGS, CHECK_TYPES, CHECKERS, MODES, ON_FAILURE, PROTOCOLS, SCHEDULER_FLAGS, SCHEDULERS
 from .ssh_options import SUPPORTED as SUPPORTED_SSH_ARGS
 from .ssh_options import parse_ssh_args
 
@@ -249,6 +249,8 @@ class VirtualService(_Located):
     protocol: Protocol = Field("tcp", description=_one_of(PROTOCOLS))
     mode: Mode = Field(description=_one_of(tuple(MODES)))
     scheduler: Scheduler = Field("wlc", description=_one_of(SCHEDULERS))
+    scheduler_flags: list[Literal[ALL_SCHEDULER_FLAGS]] = Field(default_factory=list,
+                                                                description=_one_of(ALL_SCHEDULER_FLAGS))
     persistence: Seconds | None = Field(None, description="a number of seconds between 1 and 2147483647")
     persistence_netmask: Address | None = Field(None, description="an IPv4 netmask like 255.255.255.0")
     realservers: list[RealServerRef] = Field(default_factory=list)
@@ -257,6 +259,13 @@ class VirtualService(_Located):
 
     @model_validator(mode="after")
     def _port_rules(self) -> VirtualService:
+        allowed = SCHEDULER_FLAGS.get(self.scheduler, ())
+        for flag in self.scheduler_flags:
+            if flag not in allowed:
+                raise ValueError(f"scheduler_flags: {flag} is a flag of scheduler {flag.split('-')[0]}, not of "
+                                 f"{self.scheduler}" + (f" (which takes {', '.join(allowed)})" if allowed else ""))
+        if len(set(self.scheduler_flags)) != len(self.scheduler_flags):
+            raise ValueError("scheduler_flags: lists a flag twice")
         if self.port is None and self.fwmark is None:
             raise ValueError("port: is required (an integer between 1 and 65535) unless fwmark is set")
         for rs in self.realservers:

@@ -322,7 +322,8 @@ def health_checks(cluster: Cluster) -> list[Problem]:
                                  f"address, which IPVS never masquerades to ({svc.mode} mode): use an address "
                                  "of the director such as its DIP"))
     if checker != "none":   # every service, with a check of its own or the default one
-        problems += [_svc(svc, path, why) for svc in cluster.services for path, why in checkers.unsupported(checker, svc)]
+        problems += [_svc(svc, path, why) for svc in cluster.services
+                     for path, why in checkers.unsupported(checker, svc)]
     return problems
 
 

@@ -69,6 +69,7 @@ class IpvsService:
     persistence: int | None = None  # seconds; None = not persistent
     netmask: str | None = None  # persistence granularity, dotted; None = 255.255.255.255
     destinations: list[IpvsDest] = field(default_factory=list)
+    flags: tuple[str, ...] = ()  # scheduler flags (ipvsadm -b), sorted: ("sh-fallback", "sh-port")
 
     @property
     def key(self) -> tuple:

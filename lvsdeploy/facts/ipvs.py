@@ -75,7 +75,7 @@ def with_thresholds(table: IpvsTable | None, text: str) -> IpvsTable | None:
 SERVICE_SWITCHES = {switch: protocol for protocol, switch in PROTOCOL_SWITCH.items()}
 METHOD_SWITCHES = {switch: method for method, switch in METHOD_SWITCH.items()}
 # Options ipvsadm may print that take a value we do not model (scheduler flags, tunnel details).
-_VALUED = {"-b", "--tun-type", "--tun-port", "pe"}
+_VALUED = {"--tun-type", "--tun-port", "pe"}
 
 
 def split_addrport(text: str) -> tuple[str, int]:
@@ -95,7 +95,7 @@ def _parse_line(tokens: list[str]) -> dict:
         elif tok in METHOD_SWITCHES:
             rule["method"] = METHOD_SWITCHES[tok]
             i += 1
-        elif tok in ("-s", "-p", "-M", "-r", "-w", "-x", "-y") or tok in _VALUED:
+        elif tok in ("-s", "-p", "-M", "-b", "-r", "-w", "-x", "-y") or tok in _VALUED:
             rule[tok] = tokens[i + 1]
             i += 2
         else:  # flags without a value: -6, --ops, --tun-nocsum, ...
@@ -117,6 +117,7 @@ def _service_from(rule: dict) -> IpvsService:
         scheduler=rule.get("-s", "wlc"),
         persistence=int(rule["-p"]) if "-p" in rule else None,
         netmask=None if netmask in (None, "255.255.255.255") else netmask,
+        flags=tuple(sorted(rule["-b"].split(","))) if rule.get("-b") else (),
     )
 
 

@@ -149,11 +149,14 @@ def service_switch(service: IpvsService) -> str:
 
 
 def service_options(service: IpvsService) -> str:
+    # -E without -b clears the flags (checked on the lab), as an edit without -p ends persistence
     text = f"-s {q(service.scheduler)}"
     if service.persistence is not None:
         text += f" -p {service.persistence}"
         if service.netmask:
             text += f" -M {service.netmask}"
+    if service.flags:
+        text += f" -b {','.join(service.flags)}"
     return text
 
 
@@ -187,7 +190,7 @@ def rules_lines(services: list[IpvsService]) -> list[str]:
 
 
 def _describe(service: IpvsService) -> str:
-    text = service.scheduler
+    text = service.scheduler + (f" ({','.join(service.flags)})" if service.flags else "")   # as ipvsadm -Ln
     if service.persistence is not None:
         text += f" persistent {service.persistence}"
         if service.netmask:

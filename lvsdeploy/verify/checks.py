@@ -122,7 +122,7 @@ def ipvs_rows(text: str) -> set[str]:
         if words[0] == "-A":
             persistence = option("-p")
             rows.add(service_row(label, option("-s") or "wlc", int(persistence) if persistence else None,
-                                 option("-M")))
+                                 option("-M"), tuple((option("-b") or "").split(",")) if option("-b") else ()))
         else:
             switch = next((o for o in options if o in METHOD_OF_SWITCH), "-g")   # ipvsadm's default is -g
             ip, _, port = (option("-r") or "").rpartition(":")

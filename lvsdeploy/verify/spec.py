@@ -230,8 +230,9 @@ def service_label(protocol: str, vip: str | None, port: int | None, fwmark: int 
     return f"{protocol.upper()} {vip}:{port}"
 
 
-def service_row(label: str, scheduler: str, persistence: int | None, netmask: str | None) -> str:
-    row = f"{label} {scheduler}"
+def service_row(label: str, scheduler: str, persistence: int | None, netmask: str | None,
+                flags: tuple[str, ...] = ()) -> str:
+    row = f"{label} {scheduler}" + (f" ({','.join(sorted(flags))})" if flags else "")
     if persistence is not None:
         row += f" persistent {persistence}"
         if netmask not in (None, "255.255.255.255"):   # a /32 mask is ipvsadm's default and is not printed
@@ -266,7 +267,8 @@ def service_rows(cluster: Cluster):
         netmask = str(svc.persistence_netmask) if svc.persistence_netmask else None
         destinations = [Destination(label, rs.host, str(rip_of(cluster, rs.host)), rs.port, MODES[svc.mode].method,
                                     rs.weight) for rs in svc.realservers]
-        yield svc, label, service_row(label, svc.scheduler, svc.persistence, netmask), destinations
+        row = service_row(label, svc.scheduler, svc.persistence, netmask, tuple(svc.scheduler_flags))
+        yield svc, label, row, destinations
 
 
 def ipvs_rows(cluster: Cluster) -> set[str]:

@@ -1,9 +1,9 @@
 """Schedulers, persistence and thresholds measured through the VIP (issue: FULLNAT and the rest of IPVS).
 
-On the NAT lab, which may map ports: one apply adds a service per behaviour on the lab's VIP (ports 8001..8007,
-each to the real servers' port 80), the client sends requests from its own address and from six more of its
-network, and each behaviour is compared with what its name promises. The table of observed against expected
-is printed (run with -s to see it). The step ends with the lab's own inventory applied again.
+On the NAT lab, which may map ports: one apply adds a service per behaviour on the lab's VIP (ports 8001..8008,
+each to the real servers' port 80), the client sends requests from its own address or from six more of its
+network, and each behaviour is compared with what its name promises. The table of observed against expected is
+printed (run with -s to see it). The step ends with the lab's own inventory applied again.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .lab import cli, edited_inventory, ssh, whoami_counts
 
-WRR, SH, LC, WLC, PERSISTENT, NETMASK, THRESHOLD = range(8001, 8008)
+WRR, SH, LC, WLC, PERSISTENT, NETMASK, THRESHOLD, SH_PORT = range(8001, 8009)
 EXTRA_CLIENTS = 6    # more client addresses (sh, -p and -M sort clients by address)
 HELD_FOR = 60        # seconds a held connection stays open (nginx closes an idle one after 60 s anyway)
 
@@ -33,6 +33,7 @@ def scheduler_services(vip: str, rs1: str, rs2: str) -> list[dict]:
         _service("rr-p", vip, PERSISTENT, "rr", both, persistence=300),
         _service("rr-p-m24", vip, NETMASK, "rr", both, persistence=300, persistence_netmask="255.255.255.0"),
         _service("rr-x3", vip, THRESHOLD, "rr", [{"host": rs1, "upper_threshold": 3}, {"host": rs2}]),
+        _service("sh-port", vip, SH_PORT, "sh", both, scheduler_flags=["sh-port"]),
     ]
 
 
@@ -120,6 +121,10 @@ def measured_through_the_vip(lab, name: str, inventory: Path, tmp_path: Path) ->
               "each kept; both used")
         assert kept and spread == {rs1, rs2}, sh
 
+        by_port = m.counts(SH_PORT, 20)   # the client's port joins the hash: one address, new port each time
+        m.row("sh -b sh-port, one client address, 20 requests", by_port, "both used")
+        assert set(by_port) == {rs1, rs2}, by_port
+
         for scheduler, port in (("lc", LC), ("wlc", WLC)):
             m.hold_one(port)
             try:
@@ -155,8 +160,9 @@ def measured_through_the_vip(lab, name: str, inventory: Path, tmp_path: Path) ->
         assert capped == {rs1: 3, rs2: 17}, capped
         print("\n" + m.table())
 
-        # verify finds the threshold; a hand edit that clears it is drift plan shows (ipvsadm -Sn alone would not)
-        checked = cli("verify", str(schedulers), "--", "-k", "thresholds")
+        # verify finds the thresholds and flags; a hand edit clearing a threshold is drift that plan shows (ipvsadm
+        # -Sn alone would not show it)
+        checked = cli("verify", str(schedulers), "--", "-k", "thresholds or table_equals")
         assert checked.returncode == 0, checked.stdout[-3000:]
         ssh(name, "director1", f"ipvsadm -e -t {m.vip}:{THRESHOLD} -r {rip1}:80 -m -w 1")
         drift = cli("plan", str(schedulers))
