@@ -228,8 +228,11 @@ def _cluster_summary(cluster) -> str:
     lines.append(f"  real servers: {', '.join(h.name for h in cluster.realservers()) or '-'}")
     lines.append(f"  storage: {', '.join(h.name for h in cluster.storage_nodes()) or '-'}")
     for svc in cluster.services:
-        members = ", ".join(f"{r.host}:{r.port} w{r.weight}" for r in svc.realservers)
-        lines.append(f"  service {svc.name}: {svc.key} {svc.mode} {svc.scheduler} -> {members}")
+        members = ", ".join(f"{r.host}:{r.port} w{r.weight}"
+                            + (f" x{r.upper_threshold}/{r.lower_threshold or 0}" if r.upper_threshold else "")
+                            for r in svc.realservers)
+        flags = f" ({','.join(svc.scheduler_flags)})" if svc.scheduler_flags else ""
+        lines.append(f"  service {svc.name}: {svc.key} {svc.mode} {svc.scheduler}{flags} -> {members}")
     if snat := [s.name for s in cluster.services if MODES[s.mode].snat_to_dip]:
         lines.append(f"  source NAT ({', '.join(snat)}): the real servers see the director's DIP as every client's "
                      "address (logs, access rules); only the director's conntrack table maps a connection back to "

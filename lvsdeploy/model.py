@@ -258,14 +258,15 @@ class VirtualService(_Located):
     health_check: HealthCheck | None = Field(None, description=HealthCheck.SHAPE)
 
     @model_validator(mode="after")
-    def _port_rules(self) -> VirtualService:
+    def _flag_and_port_rules(self) -> VirtualService:
         allowed = SCHEDULER_FLAGS.get(self.scheduler, ())
         for flag in self.scheduler_flags:
             if flag not in allowed:
                 raise ValueError(f"scheduler_flags: {flag} is a flag of scheduler {flag.split('-')[0]}, not of "
                                  f"{self.scheduler}" + (f" (which takes {', '.join(allowed)})" if allowed else ""))
-        if len(set(self.scheduler_flags)) != len(self.scheduler_flags):
-            raise ValueError("scheduler_flags: lists a flag twice")
+        twice = sorted({f for f in self.scheduler_flags if self.scheduler_flags.count(f) > 1})
+        if twice:
+            raise ValueError(f"scheduler_flags: lists {', '.join(twice)} twice")
         if self.port is None and self.fwmark is None:
             raise ValueError("port: is required (an integer between 1 and 65535) unless fwmark is set")
         for rs in self.realservers:

@@ -74,7 +74,7 @@ def with_thresholds(table: IpvsTable | None, text: str) -> IpvsTable | None:
 
 SERVICE_SWITCHES = {switch: protocol for protocol, switch in PROTOCOL_SWITCH.items()}
 METHOD_SWITCHES = {switch: method for method, switch in METHOD_SWITCH.items()}
-# Options ipvsadm may print that take a value we do not model (scheduler flags, tunnel details).
+# Options ipvsadm may print that take a value we do not model (tunnel details, persistence engine).
 _VALUED = {"--tun-type", "--tun-port", "pe"}
 
 

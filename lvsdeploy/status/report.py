@@ -117,6 +117,9 @@ def director_report(cluster: Cluster, name: str, table: DirectorTable, probed: l
             row.stats, row.rates = live.stats, live.rates
             if live.scheduler != svc.scheduler:
                 row.issues.append(f"scheduler {live.scheduler}, inventory {svc.scheduler}")
+            if live.scheduler_flags != sorted(svc.scheduler_flags):
+                row.issues.append(f"scheduler flags {','.join(live.scheduler_flags) or 'none'}, inventory "
+                                  f"{','.join(sorted(svc.scheduler_flags)) or 'none'}")
             if live.persistence != svc.persistence:
                 row.issues.append(f"persistence {live.persistence or 'none'}, inventory {svc.persistence or 'none'}")
         report.services.append(row)

@@ -66,6 +66,12 @@ class LiveService:
             return int(value) if value.isdigit() else None
         return None
 
+    @property
+    def scheduler_flags(self) -> list[str]:
+        """ipvsadm prints them in brackets after the scheduler: "sh (sh-fallback,sh-port) persistent 60"."""
+        found = [w for w in self.flags.split() if w.startswith("(") and w.endswith(")")]
+        return sorted(found[0][1:-1].split(",")) if found else []
+
     def dest(self, ip: str, port: int) -> LiveDest | None:
         return next((d for d in self.destinations if (d.ip, d.port) == (ip, port)), None)
 

@@ -130,6 +130,19 @@ def ipvs_rows(text: str) -> set[str]:
     return rows
 
 
+def threshold_rows(listing: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """{(service label, "RIP:port"): (upper, lower)} for every real server of `ipvsadm -Ln --thresholds`, zeros
+    included (a real server without a row is not in the table): "TCP  10.20.0.10:80 rr" / "FWM  7 sh" then
+    "  -> 10.20.0.11:80   5   0   0   0"."""
+    rows, label = {}, None
+    for words in map(str.split, listing.splitlines()):
+        if len(words) >= 2 and words[0] in SERVICE_SWITCHES.values():
+            label = f"{words[0]} {words[1]}"
+        elif label and len(words) >= 4 and words[0] == "->" and words[2].isdigit() and words[3].isdigit():
+            rows[(label, words[1])] = (int(words[2]), int(words[3]))
+    return rows
+
+
 # Real servers a health checker has taken out, with the reason verify's own probe found: reported at the end of
 # the run (conftest's terminal summary), not counted as failures of the deployment.
 DOWN_BY_HEALTH_CHECK: list[str] = []

@@ -276,12 +276,12 @@ def ipvs_rows(cluster: Cluster) -> set[str]:
     return {row for _, _, service, dests in service_rows(cluster) for row in (service, *(d.row() for d in dests))}
 
 
-def thresholds(cluster: Cluster) -> dict[tuple, tuple[int, int]]:
-    """{(service key as facts.IpvsService.key, RIP, port): (upper, lower)} for each real server with a
-    connection threshold (ipvsadm -x/-y)."""
-    from lvsdeploy.desired import ipvs_services   # the kernel's names for the services, as the facts read them
-    return {(service.key, d.ip, d.port): (d.upper, d.lower) for service in ipvs_services(cluster)
-            for d in service.destinations if d.upper or d.lower}
+def thresholds(cluster: Cluster) -> dict[tuple[str, str], tuple[int, int]]:
+    """{(service label, "RIP:port"): (upper, lower)} for each real server with a connection threshold (ipvsadm
+    -x/-y; lower 0: none, the kernel then uses 3/4 of the upper)."""
+    return {(label, f"{d.ip}:{d.port}"): (rs.upper_threshold, rs.lower_threshold or 0)
+            for svc, label, _, dests in service_rows(cluster) for rs, d in zip(svc.realservers, dests)
+            if rs.upper_threshold}
 
 
 def rip_of(cluster: Cluster, host: str):

@@ -4,12 +4,10 @@ master) and keepalived's VRRP on each. What is expected comes from the inventory
 
 import pytest
 
-from lvsdeploy.facts.ipvs import parse_thresholds
-from lvsdeploy.lvs import PROTOCOL_SWITCH
-
 from . import spec
-from .checks import (FAILOVER_STATE, addresses, checked_rows, drained_rows, failure, held_addresses, ipvs_rows,
-                     module_present, sync_daemons, sysctl, sysctl_conf, table_difference, vrrp_state)
+from .checks import (FAILOVER_STATE, SERVICE_SWITCHES, addresses, checked_rows, drained_rows, failure, held_addresses,
+                     ipvs_rows, module_present, sync_daemons, sysctl, sysctl_conf, table_difference, threshold_rows,
+                     vrrp_state)
 
 
 def test_ipvs_modules_loaded(director, remote, cluster):
@@ -144,20 +142,22 @@ def test_connection_thresholds(director, remote, cluster):
     if not wanted:
         pytest.skip("no real server has a connection threshold")
     host = remote(director.name)
-    listing = host.check_output("ipvsadm -Ln --thresholds")
-    found = parse_thresholds(listing)
+    found = threshold_rows(host.check_output("ipvsadm -Ln --thresholds"))
     for key, value in wanted.items():
-        if spec.health_checker(cluster) != "none" and f"-> {key[1]}:{key[2]} " not in listing:
+        if spec.health_checker(cluster) != "none" and key not in found:
             continue   # the checker took this real server out: it has no row (conftest's summary reports it)
-        assert found.get(key) == value, failure(director.name, f"thresholds of {key[1]}:{key[2]}",
-                                                "upper %d, lower %d" % value, found.get(key, "none"))
+        assert found.get(key) == value, failure(director.name, f"{key[0]} -> {key[1]} thresholds",
+                                                "upper %d, lower %d" % value, found.get(key, "no such real server"))
     if spec.persisted_rows(cluster):   # the line of that service and real server, whatever its weight (a drain)
+        switches = {protocol: switch for switch, protocol in SERVICE_SWITCHES.items()}
         saved = [line.split() for line in host.file(spec.IPVS_RULES_FILE).content_string.splitlines()]
-        for (key, ip, port), (upper, lower) in wanted.items():
-            switch = ["-f", str(key[1])] if key[0] == "FWM" else [PROTOCOL_SWITCH[key[0]], f"{key[1]}:{key[2]}"]
-            line = next((w for w in saved if w[:3] == ["-a", *switch] and option(w, "-r") == f"{ip}:{port}"), [])
+        for (label, dest), (upper, lower) in wanted.items():
+            protocol, _, service = label.partition(" ")
+            line = next((w for w in saved if w[:3] == ["-a", switches[protocol], service] and option(w, "-r") == dest),
+                        [])
+            expected = f"-x {upper}" + (f" -y {lower}" if lower else "")
             assert option(line, "-x") == str(upper) and option(line, "-y") == (str(lower) if lower else None), failure(
-                director.name, f"saved IPVS rules {spec.IPVS_RULES_FILE}", f"-x {upper} -y {lower} for {ip}:{port}",
+                director.name, f"saved IPVS rules {spec.IPVS_RULES_FILE}", f"{expected} for {label} -> {dest}",
                 " ".join(line) or "no line")
 
 

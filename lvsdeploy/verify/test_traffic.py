@@ -1,6 +1,6 @@
 """Real traffic through each VIP from the inventory's first client: every request answered, every real server
-with weight > 0 reached (under a scheduler that spreads one client: rr, wrr, lc, wlc without persistence), and
-under rr/wrr the split matches the weights.
+with weight > 0 reached (under a scheduler that spreads one client: rr, wrr, lc, wlc without persistence or
+connection thresholds), and under rr/wrr the split matches the weights.
 
 TCP: HTTP requests, counted by IPVS on the director (so it works whatever the real servers serve).
 UDP: datagrams (a DNS query on port 53), each from a new source port; every one must be answered from the VIP,

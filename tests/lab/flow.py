@@ -133,8 +133,9 @@ class TopologyFlow:
 
     # --- day-2 operations (issue: status, drain/undrain, JSON), shown on DR -----------------------------------
     # A drain under a long download (drain --wait waits for it; an apply keeps the drain) is shown with a health
-    # checker's story (keepalived DR; ldirectord NAT with LVSDEPLOY_TEST_ALL=1). With lvsdeploy's own table the rolling restart drains with
-    # --wait under a request loop, and its plan keeps the drain; no long download is shown there (CI time).
+    # checker's story (keepalived DR; ldirectord NAT with LVSDEPLOY_TEST_ALL=1). With lvsdeploy's own table the
+    # rolling restart drains with --wait under a request loop, and its plan keeps the drain; no long download is
+    # shown there (CI time).
     def test_status_reads_the_table_as_the_inventory_says(self, lab, inventory, converged):
         self._dr_only()
         day2_checks.status_reads_the_table(lab, inventory)
@@ -219,7 +220,7 @@ class TopologyFlow:
             assert cli("apply", "--yes", str(inventory)).returncode == 0
 
     def _health_checks(self, lab, inventory, tmp_path, checker):
-        # each checker's whole story is shown once, keepalived's on DR and ldirectord's on NAT (CI time). Not shown:
+        # each checker's story is shown once, keepalived's on DR and ldirectord's on NAT (CI time). Not shown:
         # keepalived taking a dead real server out in NAT mode (NAT's failover steps run keepalived, with no real
         # server down), ldirectord in DR mode.
         if (self.MODE, checker) not in (("dr", "keepalived"), ("nat", "ldirectord")):

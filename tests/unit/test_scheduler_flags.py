@@ -24,7 +24,7 @@ def test_only_the_schedulers_own_flags_once_each(tmp_path):
     assert problem.line == line_of(tmp_path, "scheduler_flags")
     one(check(tmp_path, flags("mh", "sh-port")), "service web: scheduler_flags",
         "not of mh (which takes mh-fallback, mh-port)")
-    one(check(tmp_path, flags("sh", "sh-port", "sh-port")), "service web: scheduler_flags", "lists a flag twice")
+    one(check(tmp_path, flags("sh", "sh-port", "sh-port")), "service web: scheduler_flags", "lists sh-port twice")
     one(check(tmp_path, flags("sh", "sh-port; reboot")), "service web: scheduler_flags[0]",
         "sh-fallback, sh-port, mh-fallback")
 

@@ -69,6 +69,16 @@ def test_the_live_table_is_read_with_counters_and_rates():
     assert {"10.20.0.2", "10.20.0.10", "127.0.0.1"} == table.addresses
 
 
+def test_scheduler_flags_are_read_from_the_brackets_and_compared_with_the_inventory():
+    cluster = load_cluster(FIXTURE)
+    sample = SAMPLE.replace("UDP  10.20.0.10:53 wrr persistent 360", "UDP  10.20.0.10:53 wrr (sh-port) persistent 360")
+    table = parse_status(sample)
+    assert table.services[1].scheduler_flags == ["sh-port"] and table.services[1].persistence == 360
+    assert table.services[0].scheduler_flags == []
+    dns = {s.label: s for s in director_report(cluster, "director1", table).services}["UDP 10.20.0.10:53"]
+    assert "scheduler flags sh-port, inventory none" in dns.issues
+
+
 def test_no_ip_vs_module_is_said_not_guessed():
     table = parse_status("@@ not-loaded\n@@ addresses\n")
     assert table.state == "not-loaded" and table.services == []

@@ -4,14 +4,13 @@ to keepalived (ldirectord cannot express them)."""
 
 import copy
 
-import pytest
-
 from lvsdeploy.facts import IpvsDest, IpvsService, IpvsTable
+from lvsdeploy.facts.gather import parse
 from lvsdeploy.facts.ipvs import parse_thresholds, with_thresholds
 from lvsdeploy.modules import ipvs
 
 from test_checker_roles import block, inventory, rendered
-from test_modules_ipvs import args, ours
+from test_modules_ipvs import FIXTURES, args, ours
 from test_validate import check, line_of, one, services
 
 LISTING = """\
@@ -25,6 +24,8 @@ TCP  10.20.0.10:443 wlc persistent 300 mask 255.255.255.0
   -> 10.20.0.12:443               40         0          0          0
 FWM  7 sh persistent 60
   -> 10.20.0.11:0                 9          3          0          0
+UDP  10.20.0.10:53 rr
+  -> 10.30.0.11:5353              4          0          0          0
 """
 
 
@@ -33,6 +34,7 @@ def test_listing_gives_the_thresholds_of_each_real_server_that_has_one():
         (("TCP", "10.20.0.10", 80), "10.20.0.12", 80): (5, 2),
         (("TCP", "10.20.0.10", 443), "10.20.0.12", 443): (40, 0),
         (("FWM", 7), "10.20.0.11", 0): (9, 3),
+        (("UDP", "10.20.0.10", 53), "10.30.0.11", 5353): (4, 0),
     }
     assert parse_thresholds("") == {}
 
@@ -44,6 +46,17 @@ def test_thresholds_join_the_table_read_from_ipvsadm_save():
     assert table.services[0].destinations == [IpvsDest("10.20.0.11", 80, 1, "route"),
                                               IpvsDest("10.20.0.12", 80, 1, "route", 5, 2)]
     assert with_thresholds(None, LISTING) is None   # no table (ip_vs not loaded): nothing to join
+
+
+def test_the_facts_of_a_director_carry_its_thresholds():
+    # the director fixture as read, with the UDP real server given thresholds in its --thresholds listing
+    text = (FIXTURES / "director.facts").read_text()
+    row = "  -> 10.30.0.11:5353              0          0"
+    assert row in text
+    facts = parse(text.replace(row, "  -> 10.30.0.11:5353              4          3"))
+    udp = next(s for s in facts.ipvs.services if s.protocol == "UDP")
+    assert udp.destinations == [IpvsDest("10.30.0.11", 5353, 1, "masq", 4, 3)]
+    assert all(d.upper == 0 for s in facts.ipvs.services if s.protocol != "UDP" for d in s.destinations)
 
 
 def with_rs1_thresholds(upper: int, lower: int = 0) -> list[IpvsService]:
@@ -121,10 +134,3 @@ def test_ldirectord_refuses_thresholds(tmp_path):
     assert sorted(p.where for p in found) == ["service dns: realservers[1].lower_threshold",
                                               "service dns: realservers[1].upper_threshold"]
     assert all("ldirectord cannot set connection thresholds" in p.what for p in found)
-
-
-@pytest.mark.parametrize("upper, lower, listing", [(5, 2, "5          2"), (40, 0, "40         0")])
-def test_parse_reads_what_the_module_writes(upper, lower, listing):
-    # the listing's columns as ipvsadm prints them, for a destination the module set with -x/-y
-    text = f"TCP  10.20.0.10:80 rr\n  -> 10.20.0.12:80                {listing}          0          0\n"
-    assert parse_thresholds(text) == {(("TCP", "10.20.0.10", 80), "10.20.0.12", 80): (upper, lower)}

@@ -57,8 +57,27 @@ def test_verify_reads_each_switch_by_its_own_table(mode):
     rule = spec.MODES[mode]
     rows = checks.ipvs_rows(f"-A -u 10.0.0.1:53 -s rr\n-a -u 10.0.0.1:53 -r 10.0.0.2:53 {rule.ipvsadm_switch} -w 1\n")
     assert rows == {"UDP 10.0.0.1:53 rr", f"UDP 10.0.0.1:53 -> 10.0.0.2:53 {rule.method} weight 1"}
-    assert not any("parse_rules" in line or "lvsdeploy.lvs" in line
-                   for line in open(checks.__file__).read().splitlines() if line.startswith(("from", "import")))
+    engine = ("lvsdeploy.lvs", "lvsdeploy.facts.ipvs", "lvsdeploy.desired", "lvsdeploy.modules", "parse_rules")
+    for module in (checks, spec, director_tests):   # imports inside functions too
+        imports = [line for line in open(module.__file__).read().splitlines()
+                   if line.strip().startswith(("from ", "import "))]
+        assert not any(name in line for line in imports for name in engine), (module.__name__, imports)
+
+
+def test_verify_reads_thresholds_itself_and_expects_them_from_the_inventory(cluster):
+    listing = ("TCP  10.20.0.10:80 wrr\n  -> 10.20.0.21:80   7   5   0   0\n  -> 10.20.0.22:80   0   0   1   2\n"
+               "FWM  7 sh (sh-port) persistent 60\n  -> 10.20.0.21:0   9   0   0   0\n"
+               "UDP  10.20.0.10:53 rr\n  -> 10.30.0.11:5353   4   3   0   0\n")
+    assert checks.threshold_rows(listing) == {
+        ("TCP 10.20.0.10:80", "10.20.0.21:80"): (7, 5), ("TCP 10.20.0.10:80", "10.20.0.22:80"): (0, 0),
+        ("FWM 7", "10.20.0.21:0"): (9, 0), ("UDP 10.20.0.10:53", "10.30.0.11:5353"): (4, 3)}
+    assert spec.thresholds(cluster) == {}
+    cluster.services[0].realservers[0].upper_threshold = 7
+    cluster.services[0].realservers[0].lower_threshold = 5
+    label = spec.service_label(cluster.services[0].protocol, str(cluster.services[0].vip), cluster.services[0].port,
+                               cluster.services[0].fwmark)
+    rs = cluster.services[0].realservers[0]
+    assert spec.thresholds(cluster) == {(label, f"{spec.rip_of(cluster, rs.host)}:{rs.port}"): (7, 5)}
 
 
 def test_a_host_table_read_back_compares_equal_and_a_wrong_method_shows_as_missing_and_extra(cluster):
