@@ -24,7 +24,7 @@ from lvsdeploy.verify.checks import udp_probe_command
 
 from . import (cluster_fs_checks, day2_checks, failover_checks, fullnat_checks, health_checks, installed, real_hosts,
                scheduler_checks, storage_checks)
-from .lab import PROJECT_DIR, cli, edited_inventory, molecule, ssh, whoami_counts
+from .lab import PROJECT_DIR, address, cli, edited_inventory, molecule, ssh, whoami_counts
 
 
 # Steps CI leaves out to fit its 90 minutes on a slow machine (2 cores, TCG); `LVSDEPLOY_TEST_ALL=1 scripts/test`
@@ -371,10 +371,10 @@ class TopologyFlow:
 
     # --- helpers ---------------------------------------------------------------------------------------
     def dip(self, lab) -> str:
-        return lab.topology.vm("director1").host_vars["lvs_dip"].split("/")[0]
+        return address(lab, "director1", "lvs_dip")
 
     def rip(self, lab, host: str) -> str:
-        return lab.topology.vm(host).host_vars["lvs_rip"].split("/")[0]
+        return address(lab, host)
 
     def whoami_counts(self, lab, requests: int) -> dict[str, int]:
         return whoami_counts(self.LAB, lab.topology.vip, requests)

@@ -16,11 +16,7 @@ from lvsdeploy.lab.inventory import UDP_WHOAMI_PORT, mode_inventory
 from lvsdeploy.verify.checks import udp_probe_command
 
 from . import storage_checks
-from .lab import PROJECT_DIR, cli, molecule, ssh, whoami_counts
-
-
-def address(lab, host: str, var: str) -> str:
-    return lab.topology.vm(host).host_vars[var].split("/")[0]
+from .lab import PROJECT_DIR, address, cli, molecule, ssh, whoami_counts
 
 
 def answers_where_nat_cannot(lab, name: str, inventory: Path) -> None:

@@ -54,6 +54,11 @@ def ssh(lab: str, host: str, command: str, check: bool = True, timeout: float = 
     return result
 
 
+def address(lab_state, host: str, var: str = "lvs_rip") -> str:
+    """A lab host's address from its inventory variable (lvs_rip, lvs_dip, lvs_client_ip, ...), without prefix."""
+    return lab_state.topology.vm(host).host_vars[var].split("/")[0]
+
+
 def whoami_counts(lab: str, vip: str, requests: int) -> dict[str, int]:
     """Which real server answered each of `requests` GET /whoami sent from the client to the VIP."""
     out = ssh(lab, "client", f"for i in $(seq {requests}); do curl -s --max-time 5 http://{vip}/whoami; done").stdout

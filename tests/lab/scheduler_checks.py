@@ -11,7 +11,7 @@ from __future__ import annotations
 from ipaddress import IPv4Interface
 from pathlib import Path
 
-from .lab import cli, edited_inventory, ssh, whoami_counts
+from .lab import address, cli, edited_inventory, ssh, whoami_counts
 
 WRR, SH, LC, WLC, PERSISTENT, NETMASK, THRESHOLD, SH_PORT = range(8001, 8009)
 EXTRA_CLIENTS = 6    # more client addresses (sh, -p and -M sort clients by address)
@@ -96,8 +96,8 @@ class Measure:
 
 def measured_through_the_vip(lab, name: str, inventory: Path, tmp_path: Path) -> None:
     rs1, rs2 = "rs1", "rs2"
-    rip1 = lab.topology.vm(rs1).host_vars["lvs_rip"].split("/")[0]
-    names = {rip1: rs1, lab.topology.vm(rs2).host_vars["lvs_rip"].split("/")[0]: rs2}
+    rip1 = address(lab, rs1)
+    names = {address(lab, rs): rs for rs in (rs1, rs2)}
 
     def add(data):
         data["all"]["vars"]["lvs_virtual_services"] += scheduler_services(lab.topology.vip, rs1, rs2)
@@ -107,8 +107,8 @@ def measured_through_the_vip(lab, name: str, inventory: Path, tmp_path: Path) ->
         assert cli("apply", "--yes", str(schedulers)).returncode == 0
         plan = cli("plan", str(schedulers))   # thresholds are read back (ipvsadm -Sn does not show them)
         assert plan.returncode == 0 and "Plan: 0 changes" in plan.stdout, plan.stdout[-3000:]
-        for address in m.extra:
-            ssh(name, "client", f"ip addr add {address}/32 dev {m.device}")
+        for extra in m.extra:
+            ssh(name, "client", f"ip addr add {extra}/32 dev {m.device}")
 
         wrr = m.counts(WRR, 400)
         m.row("wrr 3:1, 400 requests", f"{wrr.get(rs1, 0)}:{wrr.get(rs2, 0)}", "300:100 (±10 %)")
@@ -168,7 +168,7 @@ def measured_through_the_vip(lab, name: str, inventory: Path, tmp_path: Path) ->
         drift = cli("plan", str(schedulers))
         assert drift.returncode == 2 and "no thresholds -> thresholds 3/0" in drift.stdout, drift.stdout[-3000:]
     finally:
-        for address in m.extra:
-            ssh(name, "client", f"ip addr del {address}/32 dev {m.device}", check=False)
+        for extra in m.extra:
+            ssh(name, "client", f"ip addr del {extra}/32 dev {m.device}", check=False)
         assert cli("apply", "--yes", str(inventory)).returncode == 0   # the extra services removed
     assert cli("plan", str(inventory)).returncode == 0
