@@ -109,14 +109,15 @@ def director_checker_vars(cluster: Cluster, host: Host) -> dict:
 # ---- what each checker cannot express (validate.py turns these into problems at FILE:LINE) -------------------
 
 def unsupported(checker: str, svc: VirtualService) -> list[tuple[str, str]]:
-    """(field path, why) for each part of the service's check that `checker` cannot do."""
+    """(field path, why) for each part of the service (its check, scheduler flags, thresholds) that `checker`
+    cannot do."""
     if checker == "ldirectord" and svc.protocol == "sctp":
         return [("protocol", "ldirectord balances tcp, udp and fwmark services only: use keepalived for sctp")]
     found: list[tuple[str, str]] = []
-    if checker == "ldirectord" and svc.scheduler_flags:
-        found.append(("scheduler_flags", "ldirectord cannot set scheduler flags (ipvsadm -b): leave them out or use "
-                      "keepalived"))
-    if checker == "ldirectord":   # its real= lines carry a weight but no connection thresholds
+    if checker == "ldirectord":   # its virtual= and real= lines carry no scheduler flags and no thresholds
+        if svc.scheduler_flags:
+            found.append(("scheduler_flags", "ldirectord cannot set scheduler flags (ipvsadm -b): leave them out or "
+                          "use keepalived"))
         found += [(f"realservers[{i}].{key}", "ldirectord cannot set connection thresholds (ipvsadm -x/-y): "
                    "leave it out or use keepalived (uthreshold/lthreshold)")
                   for i, rs in enumerate(svc.realservers) for key in ("upper_threshold", "lower_threshold")

@@ -64,8 +64,10 @@ def parse_thresholds(text: str) -> dict[tuple, tuple[int, int]]:
 
 def with_thresholds(table: IpvsTable | None, text: str) -> IpvsTable | None:
     """The table with each real server's thresholds as `ipvsadm -Ln --thresholds` shows them."""
-    thresholds = parse_thresholds(text) if table is not None else {}
-    for service in table.services if thresholds else []:
+    if table is None:
+        return None
+    thresholds = parse_thresholds(text)
+    for service in table.services:
         service.destinations = [
             replace(d, upper=thresholds[key][0], lower=thresholds[key][1])
             if (key := (service.key, d.ip, d.port)) in thresholds else d for d in service.destinations]

@@ -120,9 +120,9 @@ def ipvs_rows(text: str) -> set[str]:
             return options[options.index(name) + 1] if name in options[:-1] else None
         label = f"FWM {key}" if protocol == "FWM" else f"{protocol} {key}"
         if words[0] == "-A":
-            persistence = option("-p")
+            persistence, flags = option("-p"), option("-b")
             rows.add(service_row(label, option("-s") or "wlc", int(persistence) if persistence else None,
-                                 option("-M"), tuple((option("-b") or "").split(",")) if option("-b") else ()))
+                                 option("-M"), tuple(flags.split(",")) if flags else ()))
         else:
             switch = next((o for o in options if o in METHOD_OF_SWITCH), "-g")   # ipvsadm's default is -g
             ip, _, port = (option("-r") or "").rpartition(":")
