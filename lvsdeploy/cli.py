@@ -232,7 +232,9 @@ def _cluster_summary(cluster) -> str:
                             + (f" x{r.upper_threshold}/{r.lower_threshold or 0}" if r.upper_threshold else "")
                             for r in svc.realservers)
         flags = f" ({','.join(svc.scheduler_flags)})" if svc.scheduler_flags else ""
-        lines.append(f"  service {svc.name}: {svc.key} {svc.mode} {svc.scheduler}{flags} -> {members}")
+        marks = (f" (marks {svc.protocol} {svc.vip}:{','.join(map(str, svc.fwmark_ports))})"
+                 if svc.fwmark_ports else "")
+        lines.append(f"  service {svc.name}: {svc.key}{marks} {svc.mode} {svc.scheduler}{flags} -> {members}")
     if snat := [s.name for s in cluster.services if MODES[s.mode].snat_to_dip]:
         lines.append(f"  source NAT ({', '.join(snat)}): the real servers see the director's DIP as every client's "
                      "address (logs, access rules); only the director's conntrack table maps a connection back to "

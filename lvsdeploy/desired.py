@@ -85,6 +85,7 @@ def director_vars(cluster: Cluster, host: Host) -> dict:
         "lvs_director_sysctls": sysctls,
         "lvs_ipvs_services": services,
         "lvs_snat_rules": snat,
+        "lvs_fwmark_rules": fwmark_rules(cluster),
         "lvs_ipvs_timeouts": cluster.ipvs.timeouts.model_dump(),
         # this run's `lvsdeploy drain` / `undrain` (empty for plan and apply: the record on the director rules)
         "lvs_drain": cluster.drain_request[0], "lvs_undrain": cluster.drain_request[1],
@@ -101,6 +102,12 @@ def snat_rules(cluster: Cluster, host: Host) -> list[dict]:
         return []
     return [{"vip": str(s.vip), "port": s.port, "protocol": s.protocol, "to": str(host.dip.ip)}
             for s in cluster.services if MODES[s.mode].snat_to_dip and s.fwmark is None]
+
+
+def fwmark_rules(cluster: Cluster) -> list[dict]:
+    """The marks of fwmark services that name their ports; every director marks (the VIP's master receives)."""
+    return [{"vip": str(s.vip), "protocol": s.protocol, "ports": list(s.fwmark_ports), "mark": s.fwmark}
+            for s in cluster.services if s.fwmark_ports]
 
 
 def realserver_vars(cluster: Cluster, host: Host) -> dict:

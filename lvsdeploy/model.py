@@ -63,6 +63,7 @@ Seconds = Annotated[int, Field(strict=True, ge=1, le=2147483647)]
 # ipvsadm -x/-y take 0..INT_MAX; 0 means "no threshold", which is what leaving the key out says
 Connections = Annotated[int, Field(strict=True, ge=1, le=2147483647)]
 Fwmark = Annotated[int, Field(strict=True, ge=1, le=4294967295)]
+MAX_FWMARK_PORTS = 15   # iptables' multiport match, which one marking rule uses
 Name = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 # Ansible's rules: a host name is a host name or address (an SSH config alias too); a group name and a variable
 # name are identifiers. Nothing else can reach a file or a command as a new line or a new word.
@@ -245,6 +246,9 @@ class VirtualService(_Located):
     name: Name = Field(description=NAME_TEXT)
     vip: Address = Field(description=ADDRESS_TEXT)
     fwmark: Fwmark | None = Field(None, description="an integer between 1 and 4294967295")
+    # the VIP's ports whose packets lvsdeploy marks with `fwmark` (its own mangle chain), so that IPVS balances
+    # them as one service and persistence holds across them; empty: the mark is set by the user's own rules
+    fwmark_ports: list[Port] = Field(default_factory=list, description=PORT_TEXT)
     port: Port | None = Field(None, description=PORT_TEXT)
     protocol: Protocol = Field("tcp", description=_one_of(PROTOCOLS))
     mode: Mode = Field(description=_one_of(tuple(MODES)))
@@ -267,6 +271,15 @@ class VirtualService(_Located):
         twice = sorted({f for f in self.scheduler_flags if self.scheduler_flags.count(f) > 1})
         if twice:
             raise ValueError(f"scheduler_flags: lists {', '.join(twice)} twice")
+        if self.fwmark_ports:
+            if self.fwmark is None:
+                raise ValueError("fwmark_ports: marks packets with the service's fwmark: set fwmark too")
+            if len(self.fwmark_ports) > MAX_FWMARK_PORTS:
+                raise ValueError(f"fwmark_ports: lists {len(self.fwmark_ports)} ports; one marking rule takes at "
+                                 f"most {MAX_FWMARK_PORTS}: split them over two services")
+            twice = sorted({p for p in self.fwmark_ports if self.fwmark_ports.count(p) > 1})
+            if twice:
+                raise ValueError(f"fwmark_ports: lists {', '.join(map(str, twice))} twice")
         if self.port is None and self.fwmark is None:
             raise ValueError("port: is required (an integer between 1 and 65535) unless fwmark is set")
         for rs in self.realservers:

@@ -180,6 +180,25 @@ def unique_services(cluster: Cluster) -> list[Problem]:
     return problems
 
 
+def fwmark_marks(cluster: Cluster) -> list[Problem]:
+    """A port lvsdeploy marks belongs to one service: IPVS looks a marked packet up by its mark first, so a
+    second service marking it, or a plain service on it, would never see its packets."""
+    problems = []
+    marked: dict[tuple[str, str, int], VirtualService] = {}
+    for svc in cluster.services:
+        for i, port in enumerate(svc.fwmark_ports):
+            first = marked.setdefault((str(svc.vip), svc.protocol, port), svc)
+            if first is not svc:
+                problems.append(_svc(svc, f"fwmark_ports[{i}]", f"{svc.protocol} {svc.vip}:{port} is marked by "
+                                                                f"service {first.name} already"))
+    for svc in cluster.services:
+        if svc.fwmark is None and (owner := marked.get((str(svc.vip), svc.protocol, svc.port))):
+            problems.append(_svc(svc, "port", f"{svc.protocol} {svc.vip}:{svc.port} is in service {owner.name}'s "
+                                              f"fwmark_ports: its packets carry mark {owner.fwmark} and go to "
+                                              f"that service, never to this one"))
+    return problems
+
+
 def realserver_refs(cluster: Cluster) -> list[Problem]:
     """Every entry names a real server, once per port; every service has at least one."""
     problems = []
@@ -206,10 +225,19 @@ def realserver_refs(cluster: Cluster) -> list[Problem]:
 def port_mapping(cluster: Cluster) -> list[Problem]:
     # dr and tun deliver the packet unchanged (same destination port); only the masquerading modes rewrite it
     mappers = " and ".join(n for n, m in MODES.items() if m.maps_ports and m.supported)
-    return [_svc(s, f"realservers[{i}].port", f"{rs.port} differs from the service port {s.port}; "
-                                              f"{s.mode} mode cannot map ports (only {mappers} can)")
-            for s in cluster.services if not MODES[s.mode].maps_ports and s.port is not None
-            for i, rs in enumerate(s.realservers) if rs.port != s.port]
+    problems = [_svc(s, f"realservers[{i}].port", f"{rs.port} differs from the service port {s.port}; "
+                                                  f"{s.mode} mode cannot map ports (only {mappers} can)")
+                for s in cluster.services if not MODES[s.mode].maps_ports and s.port is not None
+                for i, rs in enumerate(s.realservers) if rs.port != s.port]
+    # the kernel maps a persistent connection's port only when it is the service's own port (ip_vs_sched_persist),
+    # and a fwmark service has none: seen on the lab, a connection to :8009 went to RIP:8009, not RIP:80
+    problems += [_svc(s, f"realservers[{i}].port", f"{rs.port} would never be used: IPVS keeps each packet's port "
+                                                   "for a persistent fwmark service (it maps only a service's own "
+                                                   "port, and a fwmark service has none); leave the port out and "
+                                                   "let the real server listen on the marked ports")
+                 for s in cluster.services if s.fwmark is not None and s.persistence and MODES[s.mode].maps_ports
+                 for i, rs in enumerate(s.realservers) if rs.port]
+    return problems
 
 
 def persistence(cluster: Cluster) -> list[Problem]:
@@ -482,8 +510,8 @@ def block_shares(cluster: Cluster) -> list[Problem]:
 RULES = (
     required_host_vars, directors, failover, director_is_not_realserver, usable_addresses, unique_addresses,
     supported_modes, unique_services, realserver_refs, port_mapping, persistence, realserver_subnets,
-    nat_not_mixed, fullnat_limits, health_checks, one_checker, share_server, share_paths, unique_shares, share_clients,
-    block_shares,
+    nat_not_mixed, fullnat_limits, fwmark_marks, health_checks, one_checker, share_server, share_paths, unique_shares,
+    share_clients, block_shares,
 )
 
 

@@ -125,7 +125,8 @@ class HostFacts:
     devices: dict = field(default_factory=dict)       # path -> blockdev.BlockDevice, for the paths asked for
     iscsi_targets: Any = field(default_factory=lambda: _iscsi().IscsiTargets())          # LIO, from configfs
     iscsi_initiator: Any = field(default_factory=lambda: _iscsi().IscsiInitiator())      # open-iscsi records, sessions
-    snat: Any = field(default_factory=lambda: _netfilter().SnatChain())   # lvsdeploy's FULLNAT chain
+    snat: Any = field(default_factory=lambda: _netfilter().ChainFacts())     # lvsdeploy's FULLNAT chain
+    fwmark: Any = field(default_factory=lambda: _netfilter().ChainFacts())   # its chain marking fwmark services
     ipvs_timeouts: dict[str, int] | None = None   # {"tcp": 900, "tcpfin": 120, "udp": 300}; None: ip_vs not loaded
     notes: list[str] = field(default_factory=list)  # things the reader could not see, said plainly
 

@@ -16,7 +16,7 @@ MARKER = "@@lvsfacts"
 SECTIONS = (
     "host", "addr", "route", "modules", "builtin", "sysctl",
     "files", "packages", "units", "ipvs", "mounts", "devices", "iscsi_target", "iscsi_initiator", "snat",
-    "ipvs_timeouts", "ipvs_thresholds",
+    "ipvs_timeouts", "ipvs_thresholds", "fwmark",
 )  # fmt: skip
 
 # A PATH with the sbin directories: a non-root login shell on Debian lacks them, and ip, sysctl, ipvsadm
@@ -47,6 +47,7 @@ def _snippets(request) -> dict[str, str]:
         "snat": netfilter.snat_snippet(request.netfilter),
         "ipvs_timeouts": ipvs.TIMEOUTS_SNIPPET,
         "ipvs_thresholds": ipvs.THRESHOLDS_SNIPPET,
+        "fwmark": netfilter.chain_snippet(netfilter.FWMARK, request.netfilter),
     }
 
 
@@ -97,6 +98,7 @@ def parse(text: str) -> HostFacts:
         iscsi_targets=iscsi.parse_targets(s["iscsi_target"]),
         iscsi_initiator=iscsi.parse_initiator(s["iscsi_initiator"]),
         snat=netfilter.parse_snat(s["snat"]),
+        fwmark=netfilter.parse_chain(netfilter.FWMARK, s["fwmark"]),
         ipvs_timeouts=ipvs.parse_timeouts(s["ipvs_timeouts"]),
         notes=[ipvs_note] if ipvs_note else [],
     )

@@ -14,7 +14,10 @@ from .image import ROOT_LABEL, Image
 MGMT_ADDRESS = "10.0.2.15/24"   # slirp's guest address; no default route is ever set on it
 # Under TCG every emulated instruction counts: no speculative-execution mitigations (these are throwaway lab
 # VMs), no KASLR, and a quiet console.
-KERNEL_ARGS = "console=ttyS0 quiet panic=10 mitigations=off nokaslr tsc=reliable no_timer_check"
+# The lab's guests have no floppy, parallel port or PC speaker worth probing: under TCG that probing holds up
+# udev's coldplug, and with it the NICs the boot waits for.
+KERNEL_ARGS = ("console=ttyS0 quiet panic=10 mitigations=off nokaslr tsc=reliable no_timer_check "
+               "modprobe.blacklist=floppy,parport_pc,pcspkr")
 
 
 @dataclass
@@ -85,6 +88,8 @@ def qemu_command(vm: VmRuntime, spec, image: Image, accel: str, memory_mb: int,
                  switch_socks: dict[str, Path], fw_cfg_args: list[str]) -> list[str]:
     cmd = [
         "qemu-system-x86_64", "-name", f"lvslab-{vm.name}",
+        # no default VGA, CD-ROM, floppy drive or parallel port: devices the guest would only spend boot time on
+        "-nodefaults",
         # TCG keeps 1 GiB of translated code per VM by default; 256 MiB is plenty for these guests.
         "-accel", "tcg,tb-size=256" if accel == "tcg" else accel,
         "-cpu", "max" if accel == "tcg" else "host",

@@ -17,6 +17,7 @@ from lvsdeploy.modules import (
     command,
     corosync_restart,
     file,
+    fwmark_marks,
     ip_address,
     ip_link,
     ip_route,
@@ -38,7 +39,7 @@ MODULES: dict[str, ModuleType] = {
     m.NAME: m
     for m in (package, kernel_module, sysctl, file, ip_address, ip_route, ip_link, service, command, ipvs, mounts,
               boot_file, iscsi_targets, iscsi_logins, cluster_filesystem, corosync_restart, cluster_stack_cleanup,
-              node_name, snat, ipvs_timeouts)
+              node_name, snat, fwmark_marks, ipvs_timeouts)
 }
 
 __all__ = ["MODULES", "Change", "FactsRequest", "ModuleError"]

@@ -37,7 +37,7 @@ class FactsRequest:
     packages: set[str] = field(default_factory=set)
     units: set[str] = field(default_factory=set)
     devices: set[str] = field(default_factory=set)   # block devices or LUN files to probe with blkid
-    netfilter: bool = False                          # lvsdeploy's FULLNAT chain (facts/netfilter.py)
+    netfilter: bool = False                          # lvsdeploy's own chains (facts/netfilter.py)
 
     def merge(self, other: FactsRequest) -> None:
         self.sysctls |= other.sysctls

@@ -177,6 +177,24 @@ def source_nat(cluster: Cluster, director: Host) -> list[SourceNat]:
             for s in cluster.services if s.mode == "fullnat" and director.dip is not None]
 
 
+# ---- fwmark services' marks (docs/inventory.md "fwmark services") --------------------------------------------
+
+FWMARK_CHAIN = "LVSDEPLOY-FWMARK"   # lvsdeploy's own chain of the mangle table, jumped to from PREROUTING
+
+
+@dataclass(frozen=True)
+class Mark:
+    vip: str
+    protocol: str
+    ports: tuple[int, ...]
+    mark: int
+
+
+def marks(cluster: Cluster) -> list[Mark]:
+    """The marks every director sets: packets to a service's VIP and fwmark_ports carry its fwmark."""
+    return [Mark(str(s.vip), s.protocol, tuple(s.fwmark_ports), s.fwmark) for s in cluster.services if s.fwmark_ports]
+
+
 def director_vips(cluster: Cluster) -> list[str]:
     return cluster.vips()
 

@@ -109,12 +109,33 @@ def test_fullnat_source_nat(director, remote, cluster):
                  and option(r, "-j") == "SNAT"]
         assert found, failure(director.name, f"nat chain {spec.FULLNAT_CHAIN}",
                               f"SNAT of {nat.protocol} {nat.vip}:{nat.port} to {nat.to}", rules)
-    jumps = [line.strip() for line in host.run("iptables -w 5 -t nat -S POSTROUTING").stdout.splitlines()]
-    assert f"-A POSTROUTING -j {spec.FULLNAT_CHAIN}" in jumps, failure(
-        director.name, "nat POSTROUTING", f"a jump to {spec.FULLNAT_CHAIN}", jumps)
+    jumped_to_and_loaded_at_boot(director, host, "nat", "POSTROUTING", spec.FULLNAT_CHAIN)
+
+
+def test_fwmark_marks(director, remote, cluster):
+    """Packets to each fwmark service's VIP and ports get its mark in lvsdeploy's chain, which PREROUTING jumps to;
+    the boot script loads it again."""
+    wanted = spec.marks(cluster)
+    if not wanted:
+        pytest.skip("no fwmark service names its ports")
+    host = remote(director.name)
+    rules = [line.split() for line in host.run(f"iptables -w 5 -t mangle -S {spec.FWMARK_CHAIN}").stdout.splitlines()]
+    for mark in wanted:
+        found = [r for r in rules if option(r, "-d") in (mark.vip, f"{mark.vip}/32") and option(r, "-p") == mark.protocol
+                 and option(r, "--dports") == ",".join(map(str, mark.ports)) and option(r, "-j") == "MARK"
+                 and option(r, "--set-xmark") == f"{mark.mark:#x}/0xffffffff"]
+        assert found, failure(director.name, f"mangle chain {spec.FWMARK_CHAIN}",
+                              f"mark {mark.mark} on {mark.protocol} {mark.vip} ports {list(mark.ports)}", rules)
+    jumped_to_and_loaded_at_boot(director, host, "mangle", "PREROUTING", spec.FWMARK_CHAIN)
+
+
+def jumped_to_and_loaded_at_boot(director, host, table: str, hook: str, chain: str) -> None:
+    """lvsdeploy's own chain is jumped to from its hook, and the network boot script loads it into its table."""
+    jumps = [line.strip() for line in host.run(f"iptables -w 5 -t {table} -S {hook}").stdout.splitlines()]
+    assert f"-A {hook} -j {chain}" in jumps, failure(director.name, f"{table} {hook}", f"a jump to {chain}", jumps)
     boot = host.file(spec.NETWORK_SCRIPT).content_string
-    assert spec.FULLNAT_CHAIN in boot and "iptables-restore" in boot, failure(
-        director.name, f"boot script {spec.NETWORK_SCRIPT}", f"loads {spec.FULLNAT_CHAIN}", "does not")
+    assert chain in boot and f"*{table}" in boot and "iptables-restore" in boot, failure(
+        director.name, f"boot script {spec.NETWORK_SCRIPT}", f"loads {chain} into {table}", "does not")
 
 
 def option(words: list[str], name: str) -> str | None:

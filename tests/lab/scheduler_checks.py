@@ -1,19 +1,20 @@
 """Schedulers, persistence and thresholds measured through the VIP (issue: FULLNAT and the rest of IPVS).
 
 On the NAT lab, which may map ports: one apply adds a service per behaviour on the lab's VIP (ports 8001..8008,
-each to the real servers' port 80), the client sends requests from its own address or from six more of its
+and a fwmark group of 8009+8010 that lvsdeploy marks, each to the real servers' port 80), the client sends requests from its own address or from six more of its
 network, and each behaviour is compared with what its name promises. The table of observed against expected is
 printed (run with -s to see it). The step ends with the lab's own inventory applied again.
 """
 
 from __future__ import annotations
 
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
 from .lab import address, cli, edited_inventory, ssh, whoami_counts
 
-WRR, SH, LC, WLC, PERSISTENT, NETMASK, THRESHOLD, SH_PORT = range(8001, 8009)
+WRR, SH, LC, WLC, PERSISTENT, NETMASK, THRESHOLD, SH_PORT, GROUP_A, GROUP_B = range(8001, 8011)
+MARK = 1             # the fwmark of the group of GROUP_A and GROUP_B
 EXTRA_CLIENTS = 6    # more client addresses (sh, -p and -M sort clients by address)
 HELD_FOR = 60        # seconds a held connection stays open (nginx closes an idle one after 60 s anyway)
 
@@ -34,7 +35,22 @@ def scheduler_services(vip: str, rs1: str, rs2: str) -> list[dict]:
         _service("rr-p-m24", vip, NETMASK, "rr", both, persistence=300, persistence_netmask="255.255.255.0"),
         _service("rr-x3", vip, THRESHOLD, "rr", [{"host": rs1, "upper_threshold": 3}, {"host": rs2}]),
         _service("sh-port", vip, SH_PORT, "sh", both, scheduler_flags=["sh-port"]),
+        # two ports as one persistent service: lvsdeploy writes the mark. No port anywhere: a persistent fwmark
+        # service keeps each packet's port, so the real servers listen on both (group_listeners)
+        {"name": "group", "vip": vip, "fwmark": MARK, "fwmark_ports": [GROUP_A, GROUP_B], "protocol": "tcp",
+         "mode": "nat", "scheduler": "rr", "persistence": 300, "realservers": both},
     ]
+
+
+GROUP_LISTENERS = "/etc/nginx/conf.d/lvslab-group.conf"
+
+
+def group_listeners(name: str, hosts: tuple[str, ...], on: bool) -> None:
+    """Test setup, not lvsdeploy's: nginx of each real server also serves its whoami on GROUP_A and GROUP_B."""
+    conf = f"server {{ listen {GROUP_A}; listen {GROUP_B}; root /var/www/html; }}"
+    for host in hosts:
+        ssh(name, host, (f"echo '{conf}' > {GROUP_LISTENERS}" if on else f"rm -f {GROUP_LISTENERS}")
+            + " && systemctl reload nginx", check=on)
 
 
 class Measure:
@@ -54,13 +70,7 @@ class Measure:
 
     def by_source(self, port: int, each: int) -> dict[str, list[str]]:
         """{client address: the real servers that answered its `each` requests, in order}."""
-        loop = (f"for a in {' '.join(self.extra)}; do for i in $(seq {each}); do "
-                f"echo \"$a $(curl -s --max-time 5 --interface $a http://{self.vip}:{port}/whoami)\"; done; done")
-        found: dict[str, list[str]] = {}
-        for line in ssh(self.name, "client", loop).stdout.splitlines():
-            address, _, answer = line.partition(" ")
-            found.setdefault(address, []).append(answer.strip())
-        return found
+        return self.alternating((port,), each)
 
     def active(self, port: int) -> dict[str, int]:
         """ActiveConn of each real server of VIP:port, by RIP, from the director's table."""
@@ -68,12 +78,25 @@ class Measure:
         return {words[1].split(":")[0]: int(words[4]) for words in map(str.split, out.splitlines())
                 if len(words) >= 6 and words[0] == "->" and words[1][0].isdigit()}
 
-    def templates(self, port: int) -> dict[str, int]:
+    def alternating(self, ports: tuple[int, ...], rounds: int) -> dict[str, list[str]]:
+        """{client address: the real servers that answered, in order}: each address asks the ports in turn,
+        `rounds` times."""
+        asks = " ".join(str(p) for _ in range(rounds) for p in ports)
+        loop = (f"for a in {' '.join(self.extra)}; do for p in {asks}; do "
+                f"echo \"$a $(curl -s --max-time 5 --interface $a http://{self.vip}:$p/whoami)\"; done; done")
+        found: dict[str, list[str]] = {}
+        for line in ssh(self.name, "client", loop).stdout.splitlines():
+            address, _, answer = line.partition(" ")
+            found.setdefault(address, []).append(answer.strip())
+        return found
+
+    def templates(self, port: int, vip: str | None = None) -> dict[str, int]:
         """{client address: seconds left} of the persistence templates of VIP:port (`ipvsadm -Lnc` rows whose
-        client port is 0: "TCP 04:58 ASSURED 192.168.100.250:0 192.168.100.10:8005 10.10.0.12:80")."""
-        found = {}
+        client port is 0: "TCP 04:58 ASSURED 192.168.100.250:0 192.168.100.10:8005 10.10.0.12:80"); a fwmark
+        service's templates name the mark as their virtual address and port 0."""
+        found, service = {}, f"{vip or self.vip}:{port}"
         for words in map(str.split, ssh(self.name, "director1", "ipvsadm -Lnc").stdout.splitlines()):
-            if len(words) >= 6 and words[3].endswith(":0") and words[4] == f"{self.vip}:{port}":
+            if len(words) >= 6 and words[3].endswith(":0") and words[4] == service:
                 minutes, _, seconds = words[1].partition(":")
                 found[words[3][:-2]] = int(minutes) * 60 + int(seconds)
         return found
@@ -104,11 +127,15 @@ def measured_through_the_vip(lab, name: str, inventory: Path, tmp_path: Path) ->
     schedulers = edited_inventory(inventory, tmp_path / "schedulers.yml", add)
     m = Measure(lab, name)
     try:
+        planned = cli("plan", str(schedulers))   # the mark is lvsdeploy's own rule, shown before it is written
+        assert planned.returncode == 2 and f"--dports {GROUP_A},{GROUP_B} -j MARK" in planned.stdout, \
+            planned.stdout[-3000:]
         assert cli("apply", "--yes", str(schedulers)).returncode == 0
         plan = cli("plan", str(schedulers))   # thresholds are read back (ipvsadm -Sn does not show them)
         assert plan.returncode == 0 and "Plan: 0 changes" in plan.stdout, plan.stdout[-3000:]
         for extra in m.extra:
             ssh(name, "client", f"ip addr add {extra}/32 dev {m.device}")
+        group_listeners(name, (rs1, rs2), on=True)
 
         wrr = m.counts(WRR, 400)
         m.row("wrr 3:1, 400 requests", f"{wrr.get(rs1, 0)}:{wrr.get(rs2, 0)}", "300:100 (±10 %)")
@@ -155,6 +182,16 @@ def measured_through_the_vip(lab, name: str, inventory: Path, tmp_path: Path) ->
               "one server for the /24")
         assert len(servers) == 1, grouped
 
+        group = m.alternating((GROUP_A, GROUP_B), 2)
+        kept = all(len(answers) == 4 and len(set(answers)) == 1 for answers in group.values())
+        spread = {answers[0] for answers in group.values()}
+        # one template per client for both ports: IPVS names the mark, not a port, as its virtual service
+        mark_templates = {a for a in m.templates(0, vip=str(ipv4_of_mark(MARK))) if a in m.extra}
+        m.row(f"fwmark {MARK} = :{GROUP_A} + :{GROUP_B}, rr -p 300, {EXTRA_CLIENTS} addresses x both ports x 2",
+              f"each kept across ports: {kept}; servers used: {sorted(spread)}; templates: {len(mark_templates)}",
+              f"each kept; both used; {EXTRA_CLIENTS} templates")
+        assert kept and spread == {rs1, rs2} and len(mark_templates) == EXTRA_CLIENTS, (group, mark_templates)
+
         capped = m.counts(THRESHOLD, 20)
         m.row("rr, rs1 -x 3, 20 requests", capped, f"{{{rs1!r}: 3, {rs2!r}: 17}}")
         assert capped == {rs1: 3, rs2: 17}, capped
@@ -162,7 +199,7 @@ def measured_through_the_vip(lab, name: str, inventory: Path, tmp_path: Path) ->
 
         # verify finds the thresholds and flags; a hand edit clearing a threshold is drift that plan shows (ipvsadm
         # -Sn alone would not show it)
-        checked = cli("verify", str(schedulers), "--", "-k", "thresholds or table_equals")
+        checked = cli("verify", str(schedulers), "--", "-k", "thresholds or table_equals or fwmark")
         assert checked.returncode == 0, checked.stdout[-3000:]
         ssh(name, "director1", f"ipvsadm -e -t {m.vip}:{THRESHOLD} -r {rip1}:80 -m -w 1")
         drift = cli("plan", str(schedulers))
@@ -170,5 +207,13 @@ def measured_through_the_vip(lab, name: str, inventory: Path, tmp_path: Path) ->
     finally:
         for extra in m.extra:
             ssh(name, "client", f"ip addr del {extra}/32 dev {m.device}", check=False)
+        group_listeners(name, (rs1, rs2), on=False)
         assert cli("apply", "--yes", str(inventory)).returncode == 0   # the extra services removed
     assert cli("plan", str(inventory)).returncode == 0
+    gone = ssh(name, "director1", "iptables -w 5 -t mangle -S LVSDEPLOY-FWMARK", check=False)
+    assert gone.returncode != 0, f"the marking chain outlived its service: {gone.stdout}"
+
+
+def ipv4_of_mark(mark: int) -> IPv4Address:
+    """How `ipvsadm -Lnc` prints a fwmark service's virtual address: the mark as an IPv4 address (1 -> 0.0.0.1)."""
+    return IPv4Address(mark)

@@ -6,14 +6,16 @@ from lvsdeploy.modules import MODULES, boot_file
 from lvsdeploy.modules.base import FactsRequest, ModuleError, check_args
 
 # Modules whose state does not survive a reboot by itself: they say how it is restored at boot.
-PERSISTED = {"ip_address", "ip_route", "ip_link", "kernel_module", "sysctl", "ipvs", "snat", "ipvs_timeouts"}
+PERSISTED = {"ip_address", "ip_route", "ip_link", "kernel_module", "sysctl", "ipvs", "snat", "fwmark_marks",
+             "ipvs_timeouts"}
 
 
 def test_registry_lists_every_module_under_its_keyword():
     assert set(MODULES) == {
         "package", "kernel_module", "sysctl", "file", "ip_address", "ip_route",
         "ip_link", "service", "command", "ipvs", "mounts", "boot_file", "iscsi_targets", "iscsi_logins",
-        "cluster_filesystem", "corosync_restart", "cluster_stack_cleanup", "node_name", "snat", "ipvs_timeouts",
+        "cluster_filesystem", "corosync_restart", "cluster_stack_cleanup", "node_name", "snat", "fwmark_marks",
+            "ipvs_timeouts",
     }  # fmt: skip
     for name, module in MODULES.items():
         assert module.NAME == name
