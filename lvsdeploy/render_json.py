@@ -44,6 +44,18 @@ def apply_document(runs: list[list[HostRun]], planned: dict) -> dict:
     return {"schema": APPLY_SCHEMA, "plan": planned, "recap": recap}
 
 
+def _service(s) -> dict:
+    """One service as validate saw it: the keys of version 1, then (added within it) what IPVS is told besides."""
+    return {"name": s.name, "key": s.key, "mode": s.mode, "scheduler": s.scheduler,
+            "realservers": [{"host": r.host, "port": r.port, "weight": r.weight,
+                             "upper_threshold": r.upper_threshold, "lower_threshold": r.lower_threshold}
+                            for r in s.realservers],
+            "protocol": s.protocol, "vip": str(s.vip), "port": s.port, "fwmark": s.fwmark,
+            "fwmark_ports": list(s.fwmark_ports), "scheduler_flags": list(s.scheduler_flags),
+            "persistence": s.persistence,
+            "persistence_netmask": str(s.persistence_netmask) if s.persistence_netmask else None}
+
+
 def validate_document(source: str, cluster, problems: list) -> dict:
     """`validate --format json`: valid or not, every problem at FILE:LINE, and what the inventory describes."""
     document = {"schema": VALIDATE_SCHEMA, "inventory": str(source), "valid": cluster is not None,
@@ -57,9 +69,7 @@ def validate_document(source: str, cluster, problems: list) -> dict:
         "realservers": [h.name for h in cluster.realservers()],
         "storage": [h.name for h in cluster.storage_nodes()],
         "health_checker": checker_of(cluster) if cluster.directors() else None,
-        "services": [{"name": s.name, "key": s.key, "mode": s.mode, "scheduler": s.scheduler,
-                      "realservers": [{"host": r.host, "port": r.port, "weight": r.weight} for r in s.realservers]}
-                     for s in cluster.services],
+        "services": [_service(s) for s in cluster.services],
         "shares": [{"name": s.name, "type": s.type, "server": s.server, "mount": str(s.mount),
                     "source": s.export if s.type == "nfs" else s.device} for s in cluster.shares],
     })

@@ -157,3 +157,26 @@ def test_a_persistent_nat_group_cannot_map_ports(tmp_path):
     one(check(tmp_path, persistent), "service web: realservers[0].port", "80 would never be used")
     assert check(tmp_path, group(mode="nat", persistence=None, realservers=[{"host": "rs1", "port": 80}])) == []
     assert check(tmp_path, group(mode="nat")) == []
+
+
+def test_validate_json_shows_the_group_flags_and_thresholds(tmp_path, capsys):
+    """What IPVS is told besides name, mode and scheduler: new keys within lvsdeploy.validate/1."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from lvsdeploy import cli
+
+    def change(inv):
+        group(realservers=[{"host": "rs1", "upper_threshold": 300, "lower_threshold": 200}, {"host": "rs2"}])(inv)
+        services(inv).append({"name": "hashed", "vip": "10.20.0.10", "port": 8080, "mode": "dr", "scheduler": "sh",
+                              "scheduler_flags": ["sh-port"], "realservers": [{"host": "rs1"}]})
+    assert check(tmp_path, change) == []
+    assert cli.main(["validate", "--format", "json", str(tmp_path / "lab.yml")]) == 0
+    document = json.loads(capsys.readouterr().out)
+    jsonschema.validate(document, json.loads((Path(cli.__file__).parent / "schemas" / "validate-1.json").read_text()))
+    web, hashed = document["services"]
+    assert (web["fwmark"], web["fwmark_ports"], web["port"], web["persistence"]) == (1, [80, 443], None, 300)
+    assert [(r["upper_threshold"], r["lower_threshold"]) for r in web["realservers"]] == [(300, 200), (None, None)]
+    assert (hashed["scheduler_flags"], hashed["port"], hashed["fwmark"]) == (["sh-port"], 8080, None)
