@@ -89,6 +89,8 @@ class IpvsService:
 class IpvsTable:
     services: list[IpvsService] = field(default_factory=list)
     text: str | None = None   # `ipvsadm -Sn` as read: the apply script's guard hashes lvsdeploy's rows of it
+    # `ipvsadm -Ln --thresholds` as read ("" when it was not): a second guard hashes the thresholds, which -Sn omits
+    thresholds_text: str = ""
 
 
 @dataclass

@@ -66,6 +66,7 @@ def with_thresholds(table: IpvsTable | None, text: str) -> IpvsTable | None:
     """The table with each real server's thresholds as `ipvsadm -Ln --thresholds` shows them."""
     if table is None:
         return None
+    table.thresholds_text = text
     thresholds = parse_thresholds(text)
     for service in table.services:
         service.destinations = [
@@ -162,6 +163,34 @@ def rows_guard(keys: list[str], digest: str) -> str:
     tools' services (keepalived, kube-proxy) may change meanwhile without making the plan stale."""
     patterns = " ".join(f"-e {shlex.quote(key)}" for key in keys)
     return f'[ "$(ipvsadm -Sn 2>&1 | grep -F {patterns} | sha256sum | cut -c1-64)" = {digest} ]'
+
+
+# Each real server's row of `ipvsadm -Ln --thresholds` as "SERVICE DEST UPPER LOWER" ("TCP 10.20.0.10:80
+# 10.20.0.11:80 3 0", "FWM 7 10.20.0.11:0 9 3"), without the connection counts, which change all the time.
+# threshold_rows below is the same program in Python: the guard and the facts hash the same rows.
+THRESHOLD_ROWS_AWK = ("awk '$1 ~ /^(TCP|UDP|SCTP|FWM)$/ { s = $1 \" \" $2; next } "
+                      "$1 == \"->\" && s != \"\" { print s, $2, $3, $4 }'")
+SERVICE_WORDS = ("TCP", "UDP", "SCTP", "FWM")
+
+
+def threshold_rows(text: str, labels: list[str]) -> str:
+    """The rows THRESHOLD_ROWS_AWK prints for `text`, kept when they contain one of `labels` (as grep -F)."""
+    rows, service = [], ""
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0] in SERVICE_WORDS:
+            service = f"{words[0]} {words[1] if len(words) > 1 else ''}"
+        elif words and words[0] == "->" and service:
+            rows.append(" ".join([service, *(words[1:4] + [""] * (3 - len(words[1:4])))]))
+    return "".join(f"{row}\n" for row in rows if any(label in row for label in labels))
+
+
+def thresholds_guard(labels: list[str], digest: str) -> str:
+    """A shell test that holds while those services' thresholds still hash to `digest` (a hand-made `-x` between
+    plan and apply stops the apply, as an edit seen by `ipvsadm -Sn` does)."""
+    patterns = " ".join(f"-e {shlex.quote(label)}" for label in labels)
+    return (f'[ "$(ipvsadm -Ln --thresholds 2>&1 | {THRESHOLD_ROWS_AWK} | grep -F {patterns} | sha256sum | '
+            f'cut -c1-64)" = {digest} ]')
 
 
 def parse_ipvs(text: str) -> tuple[IpvsTable | None, str | None]:

@@ -20,11 +20,12 @@ here: validate.py has checked ports, persistence netmasks and duplicates.
 
 from __future__ import annotations
 
+import hashlib
 from ipaddress import IPv4Address
 
 from lvsdeploy import drain
 from lvsdeploy.facts import IpvsDest, IpvsService
-from lvsdeploy.facts.ipvs import parse_rules, rows_digest, rows_guard
+from lvsdeploy.facts.ipvs import parse_rules, rows_digest, rows_guard, threshold_rows, thresholds_guard
 from lvsdeploy.lvs import METHOD_SWITCH, PROTOCOL_SWITCH
 from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_bool, check_args, file_guard, q
 from lvsdeploy.modules import service as unit_module
@@ -136,7 +137,12 @@ def _table_guard(facts, services: list[IpvsService]) -> tuple[str, ...]:
     if facts.ipvs is None or facts.ipvs.text is None:
         return ('[ ! -e /proc/net/ip_vs ] || [ -z "$(ipvsadm -Sn 2>/dev/null)" ]',)
     keys = sorted({f" {service_switch(s)} " for s in services})
-    return (rows_guard(keys, rows_digest(facts.ipvs.text, keys)),)
+    guards = (rows_guard(keys, rows_digest(facts.ipvs.text, keys)),)
+    if facts.ipvs.thresholds_text:   # read with the table: the thresholds -Sn leaves out are guarded too
+        labels = sorted({f"{s.label} " for s in services})
+        rows = threshold_rows(facts.ipvs.thresholds_text, labels)
+        guards += (thresholds_guard(labels, hashlib.sha256(rows.encode()).hexdigest()),)
+    return guards
 
 
 # ---- ipvsadm syntax --------------------------------------------------------------------------------------

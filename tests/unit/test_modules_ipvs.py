@@ -17,7 +17,7 @@ import pytest
 
 from lvsdeploy.facts import FileFact, HostFacts, IpvsDest, IpvsService, IpvsTable
 from lvsdeploy.facts.gather import parse, split_sections
-from lvsdeploy.facts.ipvs import parse_rules, rows_digest, rows_guard, rows_of
+from lvsdeploy.facts.ipvs import threshold_rows, thresholds_guard, parse_rules, rows_digest, rows_guard, rows_of
 from lvsdeploy.lvs import METHOD_SWITCH, MODES, PROTOCOL_SWITCH
 from lvsdeploy.modules import ipvs
 from lvsdeploy.modules.base import ModuleError
@@ -493,9 +493,18 @@ def test_every_change_carries_a_guard_and_the_table_guard_is_the_read_digest():
                            f"-e ' -u 10.20.0.10:53 ' | sha256sum | cut -c1-64)\" = {digest} ]")
     record_sha = hashlib.sha256(record_content(FIXTURE_LABELS)).hexdigest()
     record_guard = f'[ "$(sha256sum < {RECORD} | cut -c1-64)" = {record_sha} ]'
+    # the thresholds, which -Sn leaves out, hashed from the listing the facts read with the table
+    labels = ["FWM 7 ", "SCTP 10.20.0.10:3868 ", "TCP 10.20.0.10:443 ", "TCP 10.20.0.10:80 ", "TCP 10.20.0.10:8080 ",
+              "UDP 10.20.0.10:53 "]
+    rows = ("TCP 10.20.0.10:80 10.20.0.11:80 0 0\nTCP 10.20.0.10:80 10.20.0.12:80 0 0\n"
+            "TCP 10.20.0.10:443 10.20.0.11:443 0 0\nUDP 10.20.0.10:53 10.30.0.11:5353 0 0\n")
+    assert threshold_rows(facts.ipvs.thresholds_text, labels).startswith(rows)
+    thresholds = thresholds_guard(labels, hashlib.sha256(
+        threshold_rows(facts.ipvs.thresholds_text, labels).encode()).hexdigest())
     assert len(changes) == 8
     for change in changes:
-        assert change.guards == ((record_guard,) if change.resource.startswith("file ") else (table_guard,)), change
+        wanted = (record_guard,) if change.resource.startswith("file ") else (table_guard, thresholds)
+        assert change.guards == wanted, change
         subprocess.run(["sh", "-n"], input="\n".join(change.guards), text=True, check=True)
 
 
@@ -514,7 +523,7 @@ def run_guard(guard: str, table_text: str, tmp_path: Path) -> int:
 def test_the_table_guard_holds_in_sh_exactly_for_the_table_that_was_read(tmp_path):
     # The shell side (ipvsadm -Sn | grep -F | sha256sum) and the facts side (rows_digest) hash the same rows.
     (change,) = ipvs.plan(args([director_table()[0]] + minimal_edits_wanted()[1:] + director_table()[2:]), ours())
-    (guard,) = change.guards
+    guard = change.guards[0]   # the -Sn rows; the thresholds' guard is shown below
     body = fixture_ipvs_body()
     assert run_guard(guard, body, tmp_path) == 0
     assert run_guard(guard, body.replace("-w 2", "-w 3"), tmp_path) == 1   # a weight edited by hand since
@@ -529,6 +538,34 @@ def test_the_table_guard_holds_in_sh_exactly_for_the_table_that_was_read(tmp_pat
     assert run_guard(change.guards[0], "-A -t 10.20.0.10:80 -s rr", tmp_path) == 1
 
 
+def test_the_thresholds_guard_holds_in_sh_until_one_of_our_thresholds_changes(tmp_path):
+    """`ipvsadm -Sn` has no -x/-y: a threshold set by hand between plan and apply is caught by the second guard,
+    whose awk program and threshold_rows hash the same rows; connection counts and other tools' services may
+    change meanwhile."""
+    facts = owning(director(), ["TCP 10.20.0.10:80", "TCP 10.20.0.10:443"])
+    (change, _) = ipvs.plan(args(minimal_edits_wanted()), facts)
+    guard = change.guards[1]
+    listing = facts.ipvs.thresholds_text
+    bin_dir, table = tmp_path / "bin", tmp_path / "listing"
+    bin_dir.mkdir()
+    (bin_dir / "ipvsadm").write_text(f"#!/bin/sh\n[ \"$*\" = '-Ln --thresholds' ] || exit 2\ncat {shlex.quote(str(table))}\n")
+    (bin_dir / "ipvsadm").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+    def holds(text: str) -> bool:
+        table.write_text(text)
+        return subprocess.run(["sh", "-c", guard], env=env, text=True, capture_output=True).returncode == 0
+
+    ours_row = "  -> 10.20.0.12:80                0          0          0          0"
+    foreign_row = "  -> 10.30.0.11:5353              0          0          0          0"
+    assert ours_row in listing and foreign_row in listing
+    assert holds(listing)
+    assert holds(listing.replace(ours_row, "  -> 10.20.0.12:80                0          0          7          9"))
+    assert holds(listing.replace(foreign_row, "  -> 10.30.0.11:5353              50         0          0          0"))
+    assert not holds(listing.replace(ours_row, "  -> 10.20.0.12:80                3          0          0          0"))
+    assert not holds(listing.replace(ours_row, "  -> 10.20.0.12:80                0          2          0          0"))
+
+
 def test_a_foreign_service_changing_does_not_make_the_plan_stale_but_one_of_ours_does(tmp_path):
     # lvsdeploy made the two TCP services; UDP 53, FWM 7 and SCTP belong to another tool (kube-proxy, by hand).
     facts = owning(director(), ["TCP 10.20.0.10:80", "TCP 10.20.0.10:443"])
@@ -537,7 +574,7 @@ def test_a_foreign_service_changing_does_not_make_the_plan_stale_but_one_of_ours
     body = fixture_ipvs_body()
     keys = [" -t 10.20.0.10:443 ", " -t 10.20.0.10:80 "]
     guard = rows_guard(keys, rows_digest(body, keys))
-    assert {c.guards for c in changes} == {(guard,)}
+    assert {c.guards[0] for c in changes} == {guard}
     # A stand-in ipvsadm on PATH that prints the table file, as `ipvsadm -Sn` prints the live table.
     bin_dir, table = tmp_path / "bin", tmp_path / "table"
     bin_dir.mkdir()

@@ -182,7 +182,7 @@ def test_handover_from_lvsdeploy_edits_the_table_to_the_inventory_once(checker):
     assert not any(c.resource.startswith("service ") for c in changes)
     # the edits are guarded like lvsdeploy's own (the services it still keeps until the record is written)
     keys = sorted({f" {ipvs.service_switch(s)} " for s in wanted})
-    assert web.guards == (rows_guard(keys, rows_digest(facts.ipvs.text, keys)),)
+    assert web.guards[0] == rows_guard(keys, rows_digest(facts.ipvs.text, keys))   # then the thresholds'
     # Applied: the table is the inventory's, the record names the checker, the next plan is empty and quiet.
     apply(changes, facts)
     assert {s.key: s for s in facts.ipvs.services} == {s.key: s for s in wanted}
