@@ -211,37 +211,41 @@ STATS_POLL_SECONDS = 0.3
 def in_rotation(host, cluster, service, dests) -> set[str]:
     """Those of `dests` ("IP:PORT" of the service's real servers) that get new connections: not those a checker
     took out or set to weight 0, nor those `lvsdeploy drain` drained (test_director reports why)."""
-    now = _service_column(host.check_output("ipvsadm -Ln"), str(service.vip), service.port, service.protocol, 2)
+    now = _service_column(host.check_output("ipvsadm -Ln"), str(service.vip), service.port, service.protocol, 2,
+                          service.fwmark)
     return {dest for dest in dests if now.get(dest, 0) > 0}
 
 
-def connection_counts(host, vip: str, port: int, protocol: str) -> dict[str, int]:
-    """Connections per real server for one virtual service, from `ipvsadm -Ln --stats --exact`."""
-    return _service_column(host.check_output("ipvsadm -Ln --stats --exact"), vip, port, protocol, 1)
+def connection_counts(host, vip: str, port: int, protocol: str, fwmark: int | None = None) -> dict[str, int]:
+    """Connections per real server for one virtual service (with `fwmark`, the fwmark service), from
+    `ipvsadm -Ln --stats --exact`."""
+    return _service_column(host.check_output("ipvsadm -Ln --stats --exact"), vip, port, protocol, 1, fwmark)
 
 
-def _service_column(out: str, vip: str, port: int, protocol: str, column: int) -> dict[str, int]:
+def _service_column(out: str, vip: str, port: int, protocol: str, column: int,
+                    fwmark: int | None = None) -> dict[str, int]:
     """One numeric column per real server of one virtual service in `ipvsadm -Ln` output (2: the weight;
-    with --stats, 1: connections)."""
+    with --stats, 1: connections). A fwmark service is listed as "FWM  MARK"."""
     counts, inside = {}, False
-    wanted = f"{vip}:{port}"
+    wanted = ("FWM", str(fwmark)) if fwmark is not None else (protocol.upper(), f"{vip}:{port}")
     for line in out.splitlines():
         parts = line.split()
         if not parts:
             continue
         if parts[0] in ("TCP", "UDP", "SCTP", "FWM"):
-            inside = parts[0] == protocol.upper() and parts[1] == wanted
+            inside = tuple(parts[:2]) == wanted
         elif parts[0] == "->" and inside and parts[1][0].isdigit():
             counts[parts[1]] = int(parts[1 + column])
     return counts
 
 
-def counts_after(host, vip: str, port: int, protocol: str, before: dict[str, int], sent: int) -> dict[str, int]:
+def counts_after(host, vip: str, port: int, protocol: str, before: dict[str, int], sent: int,
+                 fwmark: int | None = None) -> dict[str, int]:
     """The counts once they show `sent` more connections than `before` (folded), or after waiting
     STATS_FOLD_SECONDS for that: the caller's assertions then say what is missing."""
     deadline = time.monotonic() + STATS_FOLD_SECONDS
     while True:
-        after = connection_counts(host, vip, port, protocol)
+        after = connection_counts(host, vip, port, protocol, fwmark)
         if sum(after.values()) - sum(before.values()) >= sent or time.monotonic() >= deadline:
             return after
         time.sleep(STATS_POLL_SECONDS)

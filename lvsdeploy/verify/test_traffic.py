@@ -53,8 +53,8 @@ def _through_vip(service, cluster, remote, protocol: str, send) -> None:
     clients = cluster.clients()
     if not clients:
         pytest.skip("no host in group clients")
-    if service.protocol != protocol or not service.vip or not service.port:
-        pytest.skip(f"this check is for {protocol.upper()} services with a VIP")
+    if service.protocol != protocol or not service.vip or not ports(service):
+        pytest.skip(f"this check is for {protocol.upper()} services with a VIP and a port (or marked ports)")
     director = counting_director(cluster, remote, str(service.vip))
     client, lb = remote(clients[0].name), remote(director.name)
     live = {f"{cluster.hosts[r.host].rip.ip}:{r.port}": r.weight for r in service.realservers}
@@ -63,30 +63,43 @@ def _through_vip(service, cluster, remote, protocol: str, send) -> None:
     live = {dest: (weight if dest in rotation else 0) for dest, weight in live.items()}
     # all real servers out of rotation: the requests must still be answered (by a sorry server)
     requests = REQUESTS_PER_SERVER * max(1, len([w for w in live.values() if w > 0]))
-    before = connection_counts(lb, str(service.vip), service.port, service.protocol)
+    # a fwmark service is counted as its mark; one whose ports lvsdeploy marks is asked on each in turn
+    mark = service.fwmark
+    before = connection_counts(lb, str(service.vip), service.port, service.protocol, mark)
     asked, unanswered = send(client, requests)
-    after = counts_after(lb, str(service.vip), service.port, service.protocol, before, requests)
+    after = counts_after(lb, str(service.vip), service.port, service.protocol, before, requests, mark)
     assert not unanswered, failure(clients[0].name, asked, f"{requests} answered", f"{unanswered} without an answer")
     delta = {dest: after.get(dest, 0) - before.get(dest, 0) for dest in live}
     if any(w > 0 for w in live.values()):
         _assert_split(director.name, service, delta, live, requests)
 
 
+def ports(service) -> list[int]:
+    """The ports clients use: the service's, or those lvsdeploy marks for a fwmark service."""
+    return list(service.fwmark_ports) or ([service.port] if service.port else [])
+
+
 def test_http_through_vip(service, cluster, remote):
-    url = f"http://{service.vip}:{service.port}/"
+    urls = [f"http://{service.vip}:{port}/" for port in ports(service)]
 
     def send(client, requests):
-        codes = client.check_output(f"for i in $(seq {requests}); do "
-                                    f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 5 {url}; done")
-        return f"requests to {url}", codes.split().count("000")
+        asked = " ".join(urls[i % len(urls)] for i in range(requests))
+        codes = client.check_output(f"for url in {asked}; do "
+                                    f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 5 $url; done")
+        return f"requests to {', '.join(urls)}", codes.split().count("000")
 
     _through_vip(service, cluster, remote, "tcp", send)
 
 
 def test_udp_through_vip(service, cluster, remote):
     def send(client, requests):
-        answers = client.check_output(udp_probe_command(str(service.vip), service.port, requests, UDP_TIMEOUT))
-        return (f"datagrams to udp {service.vip}:{service.port} (each within {UDP_TIMEOUT:g} s)",
-                requests - answers.split().count("answered"))
+        answered, targets = 0, ports(service)
+        for i, port in enumerate(targets):   # each port its share of the datagrams, the first one the rest
+            count = requests // len(targets) + (requests % len(targets) if i == 0 else 0)
+            if count:
+                answers = client.check_output(udp_probe_command(str(service.vip), port, count, UDP_TIMEOUT))
+                answered += answers.split().count("answered")
+        return (f"datagrams to udp {service.vip}:{','.join(map(str, targets))} (each within "
+                f"{UDP_TIMEOUT:g} s)", requests - answered)
 
     _through_vip(service, cluster, remote, "udp", send)

@@ -34,6 +34,38 @@ def cli(*args: str, timeout: float = 1800, env: dict | None = None) -> subproces
     return result
 
 
+def cli_confirmed_after(inventory: Path, meanwhile, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`lvsdeploy apply INVENTORY` at a terminal: once it asks to confirm the plan it has made, `meanwhile()` runs
+    (someone changes a host by hand), then the user answers yes."""
+    import pty
+    import threading
+    import time
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cli_argv("apply", str(inventory)), stdin=slave, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=cli_env())
+    os.close(slave)
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(iter(lambda: proc.stdout.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while "Apply these changes?" not in "".join(said):
+            assert proc.poll() is None and time.monotonic() < deadline, f"no prompt: {''.join(said)[-3000:]}"
+            time.sleep(0.5)
+        meanwhile()
+        os.write(master, b"yes\n")
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    reader.join(timeout=10)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, "".join(said))
+    print(f"$ lvsdeploy apply {inventory} (confirmed after a change by hand)  -> exit {result.returncode}\n"
+          f"{result.stdout}")
+    return result
+
+
 def cli_json(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
     """Run `lvsdeploy ARGS` whose stdout is one JSON document: stdout kept apart from stderr (where verify puts
     pytest's report)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
-from .lab import address, cli, edited_inventory, ssh, whoami_counts
+from .lab import address, cli, cli_confirmed_after, edited_inventory, ssh, whoami_counts
 
 WRR, SH, LC, WLC, PERSISTENT, NETMASK, THRESHOLD, SH_PORT, GROUP_A, GROUP_B = range(8001, 8011)
 MARK = 1             # the fwmark of the group of GROUP_A and GROUP_B
@@ -197,13 +197,24 @@ def measured_through_the_vip(lab, name: str, inventory: Path, tmp_path: Path) ->
         assert capped == {rs1: 3, rs2: 17}, capped
         print("\n" + m.table())
 
-        # verify finds the thresholds and flags; a hand edit clearing a threshold is drift that plan shows (ipvsadm
-        # -Sn alone would not show it)
-        checked = cli("verify", str(schedulers), "--", "-k", "thresholds or table_equals or fwmark")
-        assert checked.returncode == 0, checked.stdout[-3000:]
-        ssh(name, "director1", f"ipvsadm -e -t {m.vip}:{THRESHOLD} -r {rip1}:80 -m -w 1")
+        # verify finds the thresholds, flags and marks, and the group answers on both ports
+        checked = cli("verify", str(schedulers), "--", "-rA", "-k",
+                      "thresholds or table_equals or fwmark or (through_vip and group)")
+        passed = [line for line in checked.stdout.splitlines() if line.startswith("PASSED")]
+        assert checked.returncode == 0 and any("test_http_through_vip[group]" in line for line in passed) and any(
+            "test_fwmark_marks" in line for line in passed), checked.stdout[-3000:]
+        # a threshold set by hand between plan and apply (ipvsadm -Sn cannot show it) stops the apply, and the next
+        # plan shows it as drift
+        def reweighted(data):
+            add(data)
+            service = next(s for s in data["all"]["vars"]["lvs_virtual_services"] if s.get("port") == THRESHOLD)
+            service["realservers"][1]["weight"] = 2
+        changed = edited_inventory(inventory, tmp_path / "reweighted.yml", reweighted)
+        stale = cli_confirmed_after(changed, lambda: ssh(
+            name, "director1", f"ipvsadm -e -t {m.vip}:{THRESHOLD} -r {rip1}:80 -m -w 1 -x 9"))
+        assert stale.returncode != 0 and "changed since the plan was made" in stale.stdout, stale.stdout[-3000:]
         drift = cli("plan", str(schedulers))
-        assert drift.returncode == 2 and "no thresholds -> thresholds 3/0" in drift.stdout, drift.stdout[-3000:]
+        assert drift.returncode == 2 and "thresholds 9/0 -> thresholds 3/0" in drift.stdout, drift.stdout[-3000:]
     finally:
         for extra in m.extra:
             ssh(name, "client", f"ip addr del {extra}/32 dev {m.device}", check=False)

@@ -180,3 +180,28 @@ def test_validate_json_shows_the_group_flags_and_thresholds(tmp_path, capsys):
     assert (web["fwmark"], web["fwmark_ports"], web["port"], web["persistence"]) == (1, [80, 443], None, 300)
     assert [(r["upper_threshold"], r["lower_threshold"]) for r in web["realservers"]] == [(300, 200), (None, None)]
     assert (hashed["scheduler_flags"], hashed["port"], hashed["fwmark"]) == (["sh-port"], 8080, None)
+
+
+def test_verify_counts_a_fwmark_service_by_its_mark_and_asks_every_marked_port():
+    """verify's traffic check: connections of `FWM 1` per real server (not of a TCP service on a marked port),
+    and the ports a client uses are the marked ones."""
+    from types import SimpleNamespace
+
+    from lvsdeploy.verify.checks import _service_column
+    from lvsdeploy.verify.test_traffic import ports
+
+    stats = """IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  192.168.100.10:80                   4       20       16     1200     1800
+  -> 10.10.0.11:80                       2       10        8      600      900
+  -> 10.10.0.12:80                       2       10        8      600      900
+FWM  1                                   6       30       24     1800     2700
+  -> 10.10.0.11:0                        5       25       20     1500     2250
+  -> 10.10.0.12:0                        1        5        4      300      450
+"""
+    assert _service_column(stats, "192.168.100.10", None, "tcp", 1, 1) == {"10.10.0.11:0": 5, "10.10.0.12:0": 1}
+    assert _service_column(stats, "192.168.100.10", 80, "tcp", 1) == {"10.10.0.11:80": 2, "10.10.0.12:80": 2}
+    assert ports(SimpleNamespace(fwmark_ports=[8009, 8010], port=None)) == [8009, 8010]
+    assert ports(SimpleNamespace(fwmark_ports=[], port=80)) == [80]
+    assert ports(SimpleNamespace(fwmark_ports=[], port=None)) == []
