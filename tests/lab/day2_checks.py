@@ -15,7 +15,7 @@ import jsonschema
 from lvsdeploy.lab import control
 
 from . import health_checks
-from .lab import PROJECT_DIR, cli, cli_json, ssh, whoami_counts
+from .lab import PROJECT_DIR, address, cli, cli_json, ssh, whoami_counts
 
 SCHEMAS = PROJECT_DIR / "lvsdeploy" / "schemas"
 DOWNLOAD_PORT = 40123
@@ -60,8 +60,8 @@ def _download(lab: str, vip: str) -> subprocess.Popen:
 
 def _download_goes_to(lab_state, vip: str) -> str:
     """The real server the download's connection was scheduled to (the director's connection table)."""
-    client = lab_state.topology.vm("client").host_vars["lvs_client_ip"].split("/")[0]
-    rips = {v.host_vars["lvs_rip"].split("/")[0]: v.name for v in lab_state.topology.vms if v.group == "realservers"}
+    client = address(lab_state, "client", "lvs_client_ip")
+    rips = {address(lab_state, v.name): v.name for v in lab_state.topology.vms if v.group == "realservers"}
     for _ in range(50):
         for line in ssh(lab_state.name, "director1", "ipvsadm -Lnc").stdout.splitlines():
             words = line.split()
@@ -99,7 +99,7 @@ def drain_under_traffic(lab_state, inventory: Path, checker: str | None = None) 
             verify = cli_json("verify", "--format", "json", str(inventory))
             summary = json.loads(verify.stdout)
             jsonschema.validate(summary, json.loads((SCHEMAS / "verify-1.json").read_text()))
-            rip = lab_state.topology.vm(host).host_vars["lvs_rip"].split("/")[0]
+            rip = address(lab_state, host)
             assert verify.returncode == 0 and summary["summary"]["failed"] == 0, "a drain is no failed deployment"
             assert summary["summary"]["passed"] > 10
             assert any(f"{rip}:80 ({host}) drained since" in line for line in summary["notes"]["drained"]), summary
@@ -148,7 +148,7 @@ def rolling_restart(lab_state, inventory: Path) -> None:
 def plan_json_matches_the_text(lab_state, inventory: Path, drift: tuple[str, str]) -> None:
     """On a drifted lab, `plan --format json` lists exactly the resources the text plan shows."""
     lab = lab_state.name
-    rip = lab_state.topology.vm("rs2").host_vars["lvs_rip"].split("/")[0]
+    rip = address(lab_state, "rs2")
     ssh(lab, "director1", f"ipvsadm -d -t {lab_state.topology.vip}:80 -r {rip}:80")
     ssh(lab, "rs1", drift[0])
     try:

@@ -22,7 +22,7 @@ from lvsdeploy.verify.checks import KEEPALIVED_JOURNAL, vrrp_transitions
 
 from . import health_checks
 from .health_checks import REQUEST_TIMEOUT, RequestLoop, TableWatch
-from .lab import cli, cli_json, edited_inventory, ssh
+from .lab import address, cli, cli_json, edited_inventory, ssh
 
 DIRECTORS = ("director1", "director2")
 TAKEOVER_WITHIN = 3.0          # the issue's bound: the VIP answers from the backup within 3 s
@@ -172,7 +172,7 @@ def _start_download(name: str, vip: str) -> subprocess.Popen:
 def _synced_entry(lab, name: str, backup: str, vip: str) -> str:
     """The download's connection as the backup's sync daemon received it (polled: the master sends it after a
     few packets)."""
-    client = lab.topology.vm("client").host_vars["lvs_client_ip"].split("/")[0]
+    client = address(lab, "client", "lvs_client_ip")
     for _ in range(50):
         entries = [line for line in ssh(name, backup, "ipvsadm -Lnc").stdout.splitlines()
                    if "ESTABLISHED" in line and f" {client}:{DOWNLOAD_PORT} " in line and f"{vip}:80" in line]

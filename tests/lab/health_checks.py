@@ -24,7 +24,7 @@ from lvsdeploy.lab import control, paths
 from lvsdeploy.lab.inventory import LAB_HEALTH_CHECK, checker_inventory
 from lvsdeploy.roles import ROLES_DIR
 
-from .lab import cli, cli_json, edited_inventory, ssh, whoami_counts
+from .lab import address, cli, cli_json, edited_inventory, ssh, whoami_counts
 
 INTERVAL, RETRIES = LAB_HEALTH_CHECK["interval"], LAB_HEALTH_CHECK["retries"]
 REQUEST_TIMEOUT = 5   # seconds the request loop waits for an answer (LOOP below)
@@ -285,7 +285,7 @@ def sorry_server_answers_when_all_are_down(lab, name: str, inventories: dict, ch
         assert watch.wait() is not None, f"{checker} never put the sorry server in"
         sorry = whoami_counts(name, vip, 5)
         ssh(name, "rs1", "systemctl start nginx")
-        rip1 = lab.topology.vm("rs1").host_vars["lvs_rip"].split("/")[0]
+        rip1 = address(lab, "rs1")
         assert TableWatch(name, f"! ( {dest_absent(rip1, 80)} )").wait() is not None
         time.sleep(1)
         back = whoami_counts(name, vip, 5)
@@ -326,7 +326,7 @@ def checker_runs_after_director_reboot(lab, name: str, inventory: Path, checker:
     active = ssh(name, "director1", f"for i in $(seq 240); do systemctl is-active -q {UNIT[checker]} && exit 0; "
                                     "sleep 0.5; done; exit 1", check=False)
     assert active.returncode == 0, f"{UNIT[checker]} did not start at boot"
-    rips = [v.host_vars["lvs_rip"].split("/")[0] for v in lab.topology.vms if v.group == "realservers"]
+    rips = [address(lab, v.name) for v in lab.topology.vms if v.group == "realservers"]
     full = " && ".join(f"( ! ( {dest_absent(rip, 80)} ) )" for rip in rips)
     assert TableWatch(name, full).wait() is not None, f"{checker} never rebuilt the table after the reboot"
     ready = time.monotonic() - rebooted

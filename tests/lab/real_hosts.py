@@ -14,7 +14,7 @@ import yaml
 from lvsdeploy.lab import control
 from lvsdeploy.verify.checks import wait_until
 
-from .lab import cli, cli_argv, cli_env, edited_inventory, ssh
+from .lab import address as lab_address, cli, cli_argv, cli_env, edited_inventory, ssh
 
 USER = "deploy"          # a non-root login with passwordless sudo, its key only in an ssh-agent
 PASSWORD_USER = "asker"  # a non-root login whose sudo asks for a password
@@ -49,7 +49,7 @@ def _ssh_config(lab_state, user_of: dict[str, str]) -> str:
     for name, port in sorted(lab_state.ports.items()):
         alias = ALIAS if name == "rs1" else name
         if name == JUMPED:
-            address = lab_state.topology.vm(name).host_vars["lvs_rip"].split("/")[0]
+            address = lab_address(lab_state, name)
             blocks.append(f"Host {alias}\n  HostName {address}\n  User {user_of.get(name, USER)}\n"
                           f"  ProxyJump {BASTION}")
         else:
@@ -62,7 +62,7 @@ def _known_hosts(lab_state, with_bastion: bool = True) -> str:
     lines = (lab_state.dir / "known_hosts").read_text().splitlines()
     by_port = {int(re.match(r"\[127\.0\.0\.1\]:(\d+) ", line).group(1)): line for line in lines}
     rs2_key = by_port[lab_state.ports[JUMPED]].split(" ", 1)[1]
-    address = lab_state.topology.vm(JUMPED).host_vars["lvs_rip"].split("/")[0]
+    address = lab_address(lab_state, JUMPED)
     kept = [line for port, line in by_port.items() if with_bastion or port != lab_state.ports[BASTION]]
     return "\n".join(kept + [f"{address} {rs2_key}"]) + "\n"
 
@@ -215,7 +215,7 @@ def killed_apply_still_finishes(lab_state, inventory: Path, tmp_path: Path) -> N
     """With the director's lock held by hand: a second apply waits, then fails naming the holder. Then an
     apply is SIGKILLed while its director script waits for the lock: the script still runs to the end on
     the director once the lock is free, and the next plan shows nothing left to do."""
-    lab, rip = lab_state.name, lab_state.topology.vm("rs2").host_vars["lvs_rip"].split("/")[0]
+    lab, rip = lab_state.name, lab_address(lab_state, "rs2")
     changed = _weighted(inventory, tmp_path / "weights.yml", 3)
     with lock_held_by_hand(lab, "director1"):
         locked = cli("apply", "--yes", "--lock-wait", "2", str(changed))

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from lvsdeploy.lab import control
 
-from .lab import cli, edited_inventory, ssh
+from .lab import address, cli, edited_inventory, ssh
 
 MOUNT_WAIT = 180   # seconds for a background mount to come back after a boot
 
@@ -32,7 +32,7 @@ def _realservers(lab_state) -> list[str]:
 
 
 def _storage_ip(lab_state, server: str) -> str:
-    return lab_state.topology.vm(server).host_vars["lvs_storage_ip"].split("/")[0]
+    return address(lab_state, server, "lvs_storage_ip")
 
 
 def _mount_of(lab: str, host: str, path: str) -> str:
