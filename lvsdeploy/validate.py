@@ -230,13 +230,20 @@ def port_mapping(cluster: Cluster) -> list[Problem]:
                 for s in cluster.services if not MODES[s.mode].maps_ports and s.port is not None
                 for i, rs in enumerate(s.realservers) if rs.port != s.port]
     # the kernel maps a persistent connection's port only when it is the service's own port (ip_vs_sched_persist),
-    # and a fwmark service has none: seen on the lab, a connection to :8009 went to RIP:8009, not RIP:80
-    problems += [_svc(s, f"realservers[{i}].port", f"{rs.port} would never be used: IPVS keeps each packet's port "
-                                                   "for a persistent fwmark service (it maps only a service's own "
-                                                   "port, and a fwmark service has none); leave the port out and "
-                                                   "let the real server listen on the marked ports")
-                 for s in cluster.services if s.fwmark is not None and s.persistence and MODES[s.mode].maps_ports
-                 for i, rs in enumerate(s.realservers) if rs.port]
+    # and a fwmark service has none: seen on the lab, a connection to :8009 went to RIP:8009, not RIP:80. Known only
+    # when lvsdeploy marks the ports (with the user's own marks, port 80 for marked port 80 is right)
+    for s in cluster.services:
+        if not (s.fwmark_ports and s.persistence and MODES[s.mode].maps_ports):
+            continue
+        for i, rs in enumerate(s.realservers):
+            if rs.port and set(s.fwmark_ports) != {rs.port}:
+                # a port the real server took from the service is reported where the user wrote it
+                where = "port" if rs.port == s.port else f"realservers[{i}].port"
+                problems.append(_svc(s, where, f"{rs.port} would never be used: IPVS keeps each packet's port for "
+                                               "a persistent fwmark service (it maps only a service's own port, "
+                                               "and a fwmark service has none); leave the port out and let "
+                                               f"{rs.host} listen on the marked ports"))
+                break
     return problems
 
 

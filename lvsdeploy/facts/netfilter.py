@@ -31,7 +31,7 @@ FULLNAT = OwnChain("nat", "LVSDEPLOY-FULLNAT", "POSTROUTING", ("nf_nat",))
 # nf_tables, iptables-legacy in iptable_mangle
 FWMARK = OwnChain("mangle", "LVSDEPLOY-FWMARK", "PREROUTING", ("nf_tables", "iptable_mangle"))
 
-CHAIN, HOOK, JUMP = FULLNAT.name, FULLNAT.hook, FULLNAT.jump   # the FULLNAT names other modules import
+CHAIN = FULLNAT.name   # the FULLNAT chain's name, as the snat module's rules and the lab's checks spell it
 
 
 @dataclass
@@ -40,9 +40,6 @@ class ChainFacts:
     rules: list[str] = field(default_factory=list)   # "-A LVSDEPLOY-FULLNAT -m ipvs ... -j SNAT --to-source ..."
     jumps: int = 0                                    # how many times the hook jumps to it
     readable: bool = True                             # False: iptables is missing, nothing could be read
-
-
-SnatChain = ChainFacts   # the FULLNAT chain's facts (HostFacts.snat)
 
 
 def chain_snippet(chain: OwnChain, wanted: bool) -> str:

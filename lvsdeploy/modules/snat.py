@@ -42,10 +42,6 @@ def facts_needed(args: dict) -> FactsRequest:
     return FactsRequest(netfilter=True)
 
 
-def load_command(rules: list[str]) -> str:
-    return own_chain.load_command(FULLNAT, rules)
-
-
 def plan(args: dict, facts) -> list[Change]:
     return own_chain.plan(FULLNAT, _rules(args), facts.snat)
 

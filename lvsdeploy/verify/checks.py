@@ -208,6 +208,17 @@ STATS_FOLD_SECONDS = 8
 STATS_POLL_SECONDS = 0.3
 
 
+SPREADING = ("rr", "wrr", "lc", "wlc")   # schedulers that spread one client's short connections over all
+
+
+def spreads_one_client(service) -> bool:
+    """Do one client's requests reach every real server? Only under a scheduler that spreads them: sh, dh, mh,
+    lblc(r) and persistence keep one client on one server; sed and nq pick the first idle one; fo/ovf the
+    heaviest; and a connection threshold skips a real server while it holds that many (TIME_WAIT counts)."""
+    capped = any(rs.upper_threshold for rs in service.realservers)
+    return service.scheduler in SPREADING and not service.persistence and not capped
+
+
 def in_rotation(host, cluster, service, dests) -> set[str]:
     """Those of `dests` ("IP:PORT" of the service's real servers) that get new connections: not those a checker
     took out or set to weight 0, nor those `lvsdeploy drain` drained (test_director reports why)."""

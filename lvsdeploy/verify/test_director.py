@@ -126,6 +126,8 @@ def test_fwmark_marks(director, remote, cluster):
                  and option(r, "--set-xmark") == f"{mark.mark:#x}/0xffffffff"]
         assert found, failure(director.name, f"mangle chain {spec.FWMARK_CHAIN}",
                               f"mark {mark.mark} on {mark.protocol} {mark.vip} ports {list(mark.ports)}", rules)
+    extra = [r for r in rules if r[:1] == ["-A"]][len(wanted):]   # a rule of ours the inventory no longer has
+    assert not extra, failure(director.name, f"mangle chain {spec.FWMARK_CHAIN}", f"{len(wanted)} rule(s)", rules)
     jumped_to_and_loaded_at_boot(director, host, "mangle", "PREROUTING", spec.FWMARK_CHAIN)
 
 

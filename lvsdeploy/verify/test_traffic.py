@@ -9,10 +9,10 @@ and the spread is counted by IPVS the same way."""
 import os
 import pytest
 
-from .checks import connection_counts, counting_director, counts_after, failure, in_rotation, udp_probe_command
+from .checks import (connection_counts, counting_director, counts_after, failure, in_rotation, spreads_one_client,
+                     udp_probe_command)
 
 REQUESTS_PER_SERVER = int(os.environ.get("LVSDEPLOY_VERIFY_REQUESTS", "10"))
-SPREADING = ("rr", "wrr", "lc", "wlc")   # schedulers that spread one client's short connections over all
 TOLERANCE = 0.2   # rr/wrr: each server's count within 20% of its expected share of the requests
 UDP_TIMEOUT = float(os.environ.get("LVSDEPLOY_VERIFY_UDP_TIMEOUT", "3"))
 
@@ -30,11 +30,7 @@ def _assert_split(where: str, service, counts: dict, weights: dict, requests: in
     """counts and weights keyed alike (a destination or a real server): weight > 0 reached (where the scheduler
     spreads), weight 0 idle, and under rr/wrr without persistence or thresholds each one's count near its
     expected share of the requests."""
-    # one client's requests reach every real server only under a scheduler that spreads them: sh, dh, mh,
-    # lblc(r) and persistence keep one client on one server; sed and nq pick the first idle one; fo/ovf the heaviest
-    # and a connection threshold skips a real server while it holds that many (TIME_WAIT counts)
-    capped = any(rs.upper_threshold for rs in service.realservers)
-    spreads = service.scheduler in SPREADING and not service.persistence and not capped
+    spreads = spreads_one_client(service)
     for key, weight in weights.items():
         if weight > 0:
             assert counts.get(key, 0) > 0 or not spreads, failure(where, f"{service.name} spread", f"{key} reached",

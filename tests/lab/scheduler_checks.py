@@ -1,7 +1,8 @@
 """Schedulers, persistence and thresholds measured through the VIP (issue: FULLNAT and the rest of IPVS).
 
 On the NAT lab, which may map ports: one apply adds a service per behaviour on the lab's VIP (ports 8001..8008,
-and a fwmark group of 8009+8010 that lvsdeploy marks, each to the real servers' port 80), the client sends requests from its own address or from six more of its
+each to the real servers' port 80, and a persistent fwmark group of 8009+8010 that lvsdeploy marks, which keeps
+each packet's port), the client sends requests from its own address or from six more of its
 network, and each behaviour is compared with what its name promises. The table of observed against expected is
 printed (run with -s to see it). The step ends with the lab's own inventory applied again.
 """

@@ -155,6 +155,10 @@ def test_a_persistent_nat_group_cannot_map_ports(tmp_path):
     server's port 80; without persistence it maps them."""
     persistent = group(mode="nat", realservers=[{"host": "rs1", "port": 80}, {"host": "rs2"}])
     one(check(tmp_path, persistent), "service web: realservers[0].port", "80 would never be used")
+    # a port the real servers took from the service is shown at the service's port, once
+    one(check(tmp_path, group(mode="nat", port=80)), "service web: port", "leave the port out and let rs1 listen")
+    # one marked port kept as it is: nothing to map, nothing wrong
+    assert check(tmp_path, group(mode="nat", port=80, fwmark_ports=[80])) == []
     assert check(tmp_path, group(mode="nat", persistence=None, realservers=[{"host": "rs1", "port": 80}])) == []
     assert check(tmp_path, group(mode="nat")) == []
 

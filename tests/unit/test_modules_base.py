@@ -15,7 +15,7 @@ def test_registry_lists_every_module_under_its_keyword():
         "package", "kernel_module", "sysctl", "file", "ip_address", "ip_route",
         "ip_link", "service", "command", "ipvs", "mounts", "boot_file", "iscsi_targets", "iscsi_logins",
         "cluster_filesystem", "corosync_restart", "cluster_stack_cleanup", "node_name", "snat", "fwmark_marks",
-            "ipvs_timeouts",
+        "ipvs_timeouts",
     }  # fmt: skip
     for name, module in MODULES.items():
         assert module.NAME == name

@@ -17,7 +17,7 @@ import pytest
 
 from lvsdeploy.facts import FileFact, HostFacts, IpvsDest, IpvsService, IpvsTable
 from lvsdeploy.facts.gather import parse, split_sections
-from lvsdeploy.facts.ipvs import threshold_rows, thresholds_guard, parse_rules, rows_digest, rows_guard, rows_of
+from lvsdeploy.facts.ipvs import parse_rules, rows_digest, rows_guard, rows_of, threshold_rows, thresholds_guard
 from lvsdeploy.lvs import METHOD_SWITCH, MODES, PROTOCOL_SWITCH
 from lvsdeploy.modules import ipvs
 from lvsdeploy.modules.base import ModuleError

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lvsdeploy.facts.gather import build_command, parse
-from lvsdeploy.facts.netfilter import CHAIN, SnatChain, parse_snat, snat_snippet
+from lvsdeploy.facts.netfilter import CHAIN, ChainFacts, parse_snat, snat_snippet
 from lvsdeploy.modules import snat
 from lvsdeploy.modules.base import FactsRequest, ModuleError
 
@@ -42,7 +42,7 @@ def test_facts_are_read_only_when_asked_and_never_load_a_module():
     # listing with no netfilter module loaded would load one: the reader looks at /sys/module first
     assert "/sys/module/nf_nat" in script and script.index("/sys/module/nf_nat") < script.index("-t nat -S")
     assert CHAIN not in build_command(FactsRequest())
-    assert parse((FIXTURES / "director.facts").read_text()).snat == SnatChain()
+    assert parse((FIXTURES / "director.facts").read_text()).snat == ChainFacts()
 
 
 def test_missing_chain_is_loaded_in_one_transaction_then_jumped_to_first():

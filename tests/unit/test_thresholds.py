@@ -134,3 +134,20 @@ def test_ldirectord_refuses_thresholds(tmp_path):
     assert sorted(p.where for p in found) == ["service dns: realservers[1].lower_threshold",
                                               "service dns: realservers[1].upper_threshold"]
     assert all("ldirectord cannot set connection thresholds" in p.what for p in found)
+
+
+def test_the_guards_awk_program_and_threshold_rows_print_the_same_rows():
+    """The apply guard runs THRESHOLD_ROWS_AWK on the host; the plan hashes threshold_rows of the facts: both must
+    give the same rows, for every kind of service (FWM included) and with the trailing blanks ipvsadm prints."""
+    import subprocess
+
+    from lvsdeploy.facts.ipvs import THRESHOLD_ROWS_AWK, threshold_rows
+
+    listing = "\n".join(f"{line}   " for line in LISTING.splitlines()) + "\n"
+    labels = ["FWM 7 ", "TCP 10.20.0.10:80 ", "UDP 10.20.0.10:53 "]
+    patterns = " ".join(f"-e '{label}'" for label in labels)
+    by_awk = subprocess.run(["sh", "-c", f"{THRESHOLD_ROWS_AWK} | grep -F {patterns}"], input=listing,
+                            capture_output=True, text=True, check=True).stdout
+    assert by_awk == threshold_rows(listing, labels) == (
+        "TCP 10.20.0.10:80 10.20.0.11:80 0 0\nTCP 10.20.0.10:80 10.20.0.12:80 5 2\nFWM 7 10.20.0.11:0 9 3\n"
+        "UDP 10.20.0.10:53 10.30.0.11:5353 4 0\n")
