@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lvsdeploy.facts.netfilter import FWMARK
 from lvsdeploy.modules import own_chain
-from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_ipv4, check_args
+from lvsdeploy.modules.base import ModuleError, as_ipv4, check_args
 
 NAME = "fwmark_marks"
 
@@ -40,18 +40,5 @@ def _rule(item) -> str:
             f"-j MARK --set-xmark {mark:#x}/0xffffffff")
 
 
-def _rules(args: dict) -> list[str]:
-    return own_chain.rules(NAME, args, _rule)
-
-
-def facts_needed(args: dict) -> FactsRequest:
-    _rules(args)
-    return FactsRequest(netfilter=True)
-
-
-def plan(args: dict, facts) -> list[Change]:
-    return own_chain.plan(FWMARK, _rules(args), facts.fwmark)
-
-
-def persist(args: dict, facts) -> list[tuple[str, str]]:
-    return own_chain.persist(FWMARK, _rules(args))
+_TASK = own_chain.ChainTask(NAME, FWMARK, _rule, lambda facts: facts.fwmark)
+facts_needed, plan, persist = _TASK.facts_needed, _TASK.plan, _TASK.persist

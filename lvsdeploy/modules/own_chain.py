@@ -8,9 +8,10 @@ No other rule of the host is read, changed or reordered. The chain is loaded who
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from lvsdeploy.facts.netfilter import ChainFacts, OwnChain
-from lvsdeploy.modules.base import Change, ModuleError, check_args, q
+from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, check_args, q
 
 
 def rules(module: str, args: dict, render: Callable[[object], str]) -> list[str]:
@@ -64,3 +65,24 @@ def plan(chain: OwnChain, wanted: list[str], found: ChainFacts) -> list[Change]:
 def persist(chain: OwnChain, wanted: list[str]) -> list[tuple[str, str]]:
     """Lines of the network boot script: the chain, then the jump (both idempotent)."""
     return [("network", load_command(chain, wanted)), ("network", jump_first(chain))] if wanted else []
+
+
+@dataclass(frozen=True)
+class ChainTask:
+    """The task functions of a module that owns `chain`: its rules rendered by `render`, its facts at
+    `facts_of(facts)` (modules/snat.py, modules/fwmark_marks.py)."""
+
+    name: str
+    chain: OwnChain
+    render: Callable[[object], str]
+    facts_of: Callable[[object], ChainFacts]
+
+    def facts_needed(self, args: dict) -> FactsRequest:
+        rules(self.name, args, self.render)   # bad arguments are refused before anything is read
+        return FactsRequest(netfilter=True)
+
+    def plan(self, args: dict, facts) -> list[Change]:
+        return plan(self.chain, rules(self.name, args, self.render), self.facts_of(facts))
+
+    def persist(self, args: dict, facts) -> list[tuple[str, str]]:
+        return persist(self.chain, rules(self.name, args, self.render))

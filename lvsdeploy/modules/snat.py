@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lvsdeploy.facts.netfilter import CHAIN, FULLNAT
 from lvsdeploy.modules import own_chain
-from lvsdeploy.modules.base import Change, FactsRequest, ModuleError, as_ipv4, check_args
+from lvsdeploy.modules.base import ModuleError, as_ipv4, check_args
 
 NAME = "snat"
 
@@ -33,18 +33,5 @@ def _rule(item) -> str:
             "--vdir ORIGINAL -j SNAT --to-source " + str(to))
 
 
-def _rules(args: dict) -> list[str]:
-    return own_chain.rules(NAME, args, _rule)
-
-
-def facts_needed(args: dict) -> FactsRequest:
-    _rules(args)
-    return FactsRequest(netfilter=True)
-
-
-def plan(args: dict, facts) -> list[Change]:
-    return own_chain.plan(FULLNAT, _rules(args), facts.snat)
-
-
-def persist(args: dict, facts) -> list[tuple[str, str]]:
-    return own_chain.persist(FULLNAT, _rules(args))
+_TASK = own_chain.ChainTask(NAME, FULLNAT, _rule, lambda facts: facts.snat)
+facts_needed, plan, persist = _TASK.facts_needed, _TASK.plan, _TASK.persist

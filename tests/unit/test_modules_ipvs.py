@@ -538,6 +538,17 @@ def test_the_table_guard_holds_in_sh_exactly_for_the_table_that_was_read(tmp_pat
     assert run_guard(change.guards[0], "-A -t 10.20.0.10:80 -s rr", tmp_path) == 1
 
 
+def stand_in_ipvsadm(tmp_path: Path, printed: Path, only_for: str | None = None) -> dict:
+    """An environment whose PATH finds a stand-in ipvsadm that prints the file `printed`, as the real one prints
+    the live table; with `only_for`, only when called with exactly those arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    called = f'[ "$*" = {shlex.quote(only_for)} ] || exit 2\n' if only_for else ""
+    (bin_dir / "ipvsadm").write_text(f"#!/bin/sh\n{called}cat {shlex.quote(str(printed))}\n")
+    (bin_dir / "ipvsadm").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
 def test_the_thresholds_guard_holds_in_sh_until_one_of_our_thresholds_changes(tmp_path):
     """`ipvsadm -Sn` has no -x/-y: a threshold set by hand between plan and apply is caught by the second guard,
     whose awk program and threshold_rows hash the same rows; connection counts and other tools' services may
@@ -546,11 +557,8 @@ def test_the_thresholds_guard_holds_in_sh_until_one_of_our_thresholds_changes(tm
     (change, _) = ipvs.plan(args(minimal_edits_wanted()), facts)
     guard = change.guards[1]
     listing = facts.ipvs.thresholds_text
-    bin_dir, table = tmp_path / "bin", tmp_path / "listing"
-    bin_dir.mkdir()
-    (bin_dir / "ipvsadm").write_text(f"#!/bin/sh\n[ \"$*\" = '-Ln --thresholds' ] || exit 2\ncat {shlex.quote(str(table))}\n")
-    (bin_dir / "ipvsadm").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    table = tmp_path / "listing"
+    env = stand_in_ipvsadm(tmp_path, table, only_for="-Ln --thresholds")
 
     def holds(text: str) -> bool:
         table.write_text(text)
@@ -576,11 +584,8 @@ def test_a_foreign_service_changing_does_not_make_the_plan_stale_but_one_of_ours
     guard = rows_guard(keys, rows_digest(body, keys))
     assert {c.guards[0] for c in changes} == {guard}
     # A stand-in ipvsadm on PATH that prints the table file, as `ipvsadm -Sn` prints the live table.
-    bin_dir, table = tmp_path / "bin", tmp_path / "table"
-    bin_dir.mkdir()
-    (bin_dir / "ipvsadm").write_text(f"#!/bin/sh\ncat {shlex.quote(str(table))}\n")
-    (bin_dir / "ipvsadm").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    table = tmp_path / "table"
+    env = stand_in_ipvsadm(tmp_path, table)
 
     def holds(text: str) -> bool:
         table.write_text(text + "\n")
